@@ -1,0 +1,296 @@
+"""Configuration from ``ANCHOR_*`` environment variables, typed and validated once at start.
+
+Every variable is declared once in :data:`VARIABLES` (name, parser, default, help); the
+README's configuration table and ``anchor-dramatiq config`` are both made from it. A bad
+value raises :class:`ConfigError` whose message names the variable and what it expects;
+entry points turn that into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from stellar_sdk import Keypair
+from stellar_sdk.exceptions import Ed25519SecretSeedInvalidError
+
+from anchor_dramatiq.crypto import Secret
+from anchor_dramatiq.schedule import Schedule, ScheduleError
+
+DEFAULT_PASSPHRASE = "Standalone Network ; February 2017"
+SANDBOX_RAILS = "anchor_dramatiq.integrations.sandbox:SandboxRails"
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+Parser = Callable[[str], Any]
+
+
+def _url(*schemes: str) -> Parser:
+    def parse(raw: str) -> str:
+        parts = urlsplit(raw)
+        if parts.scheme not in schemes or not (parts.netloc or parts.path):
+            raise ValueError(f"a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return raw
+
+    return parse
+
+
+def _int(low: int, high: int) -> Parser:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"a whole number from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"a whole number from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _seconds(low: float, high: float) -> Parser:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"a number of seconds from {low:g} to {high:g}") from None
+        if not low <= value <= high:
+            raise ValueError(f"a number of seconds from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
+def _amount(raw: str) -> Decimal:
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ValueError("a decimal amount such as 2.01") from None
+    if not value.is_finite() or value < 0 or value.as_tuple().exponent < -7:
+        raise ValueError("a non-negative decimal amount with at most 7 decimal places")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("true or false")
+
+
+def _choice(*options: str) -> Parser:
+    def parse(raw: str) -> str:
+        if raw not in options:
+            raise ValueError("one of " + ", ".join(options))
+        return raw
+
+    return parse
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("a non-empty value")
+    return raw
+
+
+def _secret_key(raw: str) -> Secret:
+    if len(raw) < 16:
+        raise ValueError("a secret of at least 16 characters (the Django SECRET_KEY Polaris used)")
+    return Secret(raw)
+
+
+def _stellar_seed(raw: str) -> Secret:
+    try:
+        Keypair.from_secret(raw)
+    except (Ed25519SecretSeedInvalidError, ValueError):
+        raise ValueError("a Stellar secret seed (S...)") from None
+    return Secret(raw)
+
+
+def _import_path(raw: str) -> str:
+    module, sep, attr = raw.partition(":")
+    if not sep or not module or not attr.isidentifier():
+        raise ValueError("an import path like package.module:ClassName")
+    return raw
+
+
+def _schedule(raw: str) -> Schedule:
+    try:
+        return Schedule.parse(raw)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _cursor(raw: str) -> str:
+    if raw != "now" and not raw.isdigit():
+        raise ValueError("'now' or a Horizon paging token (digits)")
+    return raw
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One ``ANCHOR_*`` variable: its field on :class:`Settings`, parser, default and meaning."""
+
+    field: str
+    parse: Parser
+    default: str | None
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "ANCHOR_" + self.field.upper()
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("database_url", _url("sqlite", "postgresql", "postgres"), "sqlite:///anchor.sqlite3",
+             "Database: sqlite:///path or postgresql://user:pass@host:port/db"),
+    Variable("broker_url", _url("amqp", "amqps"), None,
+             "RabbitMQ URL with pika options in the query string; unset = in-process broker "
+             "(only for `anchor-dramatiq run`/`demo` and tests)"),
+    Variable("horizon_url", _url("http", "https"), "http://127.0.0.1:8000", "Horizon (or simnet) URL"),
+    Variable("network_passphrase", _text, DEFAULT_PASSPHRASE, "Stellar network passphrase"),
+    Variable("secret_key", _secret_key, None,
+             "Key that encrypts seeds in the database: the Django SECRET_KEY of a Polaris deployment"),
+    Variable("signing_seed", _stellar_seed, None,
+             "SEP-10 signing seed; signs wallet callbacks (Signature header)"),
+    Variable("rails", _import_path, SANDBOX_RAILS, "Rails integration class, module:Class"),
+    Variable("max_fee_stroops", _int(100, 100_000_000), "10000",
+             "Highest fee per operation the anchor bids, in stroops"),
+    Variable("tx_timeout", _int(10, 3600), "60",
+             "Seconds a built Stellar transaction stays valid (its max time)"),
+    Variable("batch_size", _int(1, 100), "50", "Most deposits paid by one Stellar transaction"),
+    Variable("channel_count", _int(0, 1000), "0",
+             "Channel accounts `anchor-dramatiq channels create` keeps"),
+    Variable("account_creation", _bool, "true",
+             "Create missing destination accounts (else the deposit waits in pending_user)"),
+    Variable("account_starting_balance", _amount, "2.01", "XLM given to a created account"),
+    Variable("claimable_balances", _bool, "true",
+             "Pay with a claimable balance when the wallet supports it and there is no trustline"),
+    Variable("schedule_poll_pending_deposits", _schedule, "10s", "How often deposits are polled"),
+    Variable("schedule_check_trustlines", _schedule, "60s", "How often pending_trust is re-checked"),
+    Variable("schedule_execute_outgoing", _schedule, "30s", "Sweep for payouts not yet executed"),
+    Variable("schedule_poll_outgoing", _schedule, "30s", "How often pending_external is polled"),
+    Variable("schedule_reconcile", _schedule, "*/5 * * * *",
+             "Re-read watched accounts' payments to catch anything a stream missed"),
+    Variable("schedule_maintenance", _schedule, "60s",
+             "Re-send work whose message was lost; expire stale claims"),
+    Variable("claim_timeout", _int(30, 1500), "300",
+             "Seconds a claim (lease) on a transaction lasts before a sweep may retake it"),
+    Variable("stream_start_cursor", _cursor, "now",
+             "Where the streamer starts for an account it has no cursor for"),
+    Variable("stream_silence_timeout", _seconds(5, 3600), "90",
+             "Restart a payment stream that has been silent this long"),
+    Variable("callback_timeout", _seconds(0.5, 60), "3", "Seconds a wallet callback may take"),
+    Variable("horizon_timeout", _seconds(1, 120), "30",
+             "Seconds a Horizon request may take (submissions included)"),
+    Variable("log_format", _choice("text", "json"), "text", "Log lines as text or JSON"),
+    Variable("log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level"),
+    Variable("metrics_port", _int(0, 65535), "0",
+             "Port for Prometheus metrics on 127.0.0.1 (0 = off)"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration of one process."""
+
+    database_url: str
+    broker_url: str | None
+    horizon_url: str
+    network_passphrase: str
+    secret_key: Secret | None
+    signing_seed: Secret | None
+    rails: str
+    max_fee_stroops: int
+    tx_timeout: int
+    batch_size: int
+    channel_count: int
+    account_creation: bool
+    account_starting_balance: Decimal
+    claimable_balances: bool
+    schedule_poll_pending_deposits: Schedule
+    schedule_check_trustlines: Schedule
+    schedule_execute_outgoing: Schedule
+    schedule_poll_outgoing: Schedule
+    schedule_reconcile: Schedule
+    schedule_maintenance: Schedule
+    claim_timeout: int
+    stream_start_cursor: str
+    stream_silence_timeout: float
+    callback_timeout: float
+    horizon_timeout: float
+    log_format: str
+    log_level: str
+    metrics_port: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for var in VARIABLES:
+            raw = env.get(var.env)
+            if raw is None or raw == "":
+                raw = var.default
+            if raw is None:
+                values[var.field] = None
+                continue
+            try:
+                values[var.field] = var.parse(raw.strip())
+            except ValueError as exc:
+                shown = "(hidden)" if var.parse in (_secret_key, _stellar_seed) else repr(raw)
+                raise ConfigError(f"{var.env}: expected {exc}, got {shown}") from None
+        return cls(**values)
+
+    def require(self, *field_names: str) -> None:
+        """Fail like a bad value would when a process needs a variable that has no default."""
+        for name in field_names:
+            if getattr(self, name) is None:
+                env = "ANCHOR_" + name.upper()
+                help_text = next(v.help for v in VARIABLES if v.field == name)
+                raise ConfigError(f"{env}: is required here ({help_text})")
+
+    def replace(self, **changes: Any) -> Settings:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+
+_override: Settings | None = None
+
+
+def configure(settings: Settings | None) -> None:
+    """Use ``settings`` instead of the environment (the demo and tests do this)."""
+    global _override
+    _override = settings
+    _from_env.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def _from_env() -> Settings:
+    return Settings.from_env()
+
+
+def get_settings() -> Settings:
+    return _override if _override is not None else _from_env()
+
+
+def settings_or_exit(*required: str) -> Settings:
+    """For entry points: a bad or missing variable prints one line and exits with status 2."""
+    try:
+        settings = get_settings()
+        settings.require(*required)
+    except ConfigError as exc:
+        print(f"anchor-dramatiq: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return settings

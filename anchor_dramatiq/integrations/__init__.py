@@ -1,0 +1,59 @@
+"""The anchor's rails integration: the seam between these jobs and the anchor's bank.
+
+Subclass :class:`RailsIntegration` (the three methods of Polaris's ``RailsIntegration``,
+over peewee rows instead of Django querysets) and name it in ``ANCHOR_RAILS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+from anchor_dramatiq.config import ConfigError
+from anchor_dramatiq.models import Transaction
+
+
+class RailsIntegration:
+    """Base class for the anchor's off-chain rails. Every method may be called concurrently
+    from several worker threads and processes, and at least once: make it idempotent
+    (e.g. key bank payouts on ``transaction.id``)."""
+
+    def poll_pending_deposits(self, transactions: Sequence[Transaction]) -> list[Transaction]:
+        """Return the deposits among ``transactions`` whose off-chain funds have arrived.
+
+        Set ``amount_in`` on each returned row (and ``amount_fee`` / ``amount_out`` if the
+        anchor computes them; otherwise the asset's deposit fees are applied). Do not save:
+        the flow validates and saves them with a guarded update.
+        """
+        raise NotImplementedError
+
+    def execute_outgoing_transaction(self, transaction: Transaction) -> None:
+        """Send the payout of a withdrawal (``pending_anchor``) or send (``pending_receiver``).
+
+        Leave ``transaction.status`` set to ``pending_external``, ``completed``, ``error`` or
+        ``pending_transaction_info_update`` (and ``amount_fee`` / ``amount_out`` /
+        ``external_transaction_id`` as known). Called once per claim; do not save.
+        """
+        raise NotImplementedError
+
+    def poll_outgoing_transactions(self, transactions: Sequence[Transaction]) -> list[Transaction]:
+        """Return the ``pending_external`` payouts among ``transactions`` that have completed."""
+        raise NotImplementedError
+
+    def after_deposit(self, transaction: Transaction) -> None:
+        """Called once after a deposit is completed on Stellar. Optional."""
+
+    def on_status_change(self, transaction: Transaction, old_status: str) -> None:
+        """Called after every status change the jobs make. Optional; must not raise."""
+
+
+def load_rails(path: str) -> RailsIntegration:
+    """Instantiate ``module:Class`` from ``ANCHOR_RAILS``."""
+    module_name, _, attr = path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"ANCHOR_RAILS: cannot import {path!r} ({exc})") from None
+    if not (isinstance(cls, type) and issubclass(cls, RailsIntegration)):
+        raise ConfigError(f"ANCHOR_RAILS: {path!r} is not a RailsIntegration subclass")
+    return cls()

@@ -1,0 +1,32 @@
+"""Dramatiq middleware of the project's own: database connections per message."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.middleware import Middleware
+
+from anchor_dramatiq.db import database
+
+
+class DatabaseConnections(Middleware):
+    """One database connection per worker thread, opened and closed around each message.
+
+    Closing after every message means no connection is left idle in a broken state after
+    a database restart, and no transaction can stay open across messages.
+    """
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        database.connect(reuse_if_open=True)
+
+    def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message,
+                              *, result: object = None, exception: BaseException | None = None
+                              ) -> None:
+        self._close()
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        self._close()
+
+    @staticmethod
+    def _close() -> None:
+        if not database.is_closed():
+            database.close()
