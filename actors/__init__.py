@@ -1,0 +1,14 @@
+"""The Dramatiq actors. ``dramatiq actors`` imports this package.
+
+Importing it validates the configuration, opens the database and installs the broker
+before any actor module is imported (actors bind to the broker when declared).
+"""
+
+from anchor_dramatiq.broker import setup
+from anchor_dramatiq.config import settings_or_exit
+
+broker = setup(settings_or_exit())
+
+from actors import maintenance  # noqa: E402
+
+__all__ = ["broker", "maintenance"]

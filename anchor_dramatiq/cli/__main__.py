@@ -1,0 +1,3 @@
+from anchor_dramatiq.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Stellar helpers built on stellar-sdk: keys, Horizon clients, memos."""

@@ -1,0 +1,65 @@
+"""Status changes of Polaris transactions: guarded, logged once, announced after commit.
+
+Every flow changes ``polaris_transaction.status`` through :func:`transition`, a
+compare-and-set (``UPDATE ... WHERE id = ? AND status IN (...)``): a duplicate or
+concurrent actor finds zero rows and does nothing. Listeners (wallet callbacks, the rails
+integration's ``on_status_change``, metrics) hear about a change only after it committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from anchor_dramatiq.db import database
+from anchor_dramatiq.models import Transaction
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[uuid.UUID, str, str], None]
+_listeners: list[Listener] = []
+
+
+def on_status_change(listener: Listener) -> Listener:
+    """Register ``listener(transaction_id, old_status, new_status)``; usable as a decorator."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+    return listener
+
+
+def transition(transaction_id: uuid.UUID, from_statuses: Iterable[str], to_status: str,
+               **fields: Any) -> bool:
+    """Move a transaction to ``to_status`` (setting ``fields``) if it is in ``from_statuses``.
+
+    Returns False, and changes nothing, when the row is in any other status. Call it outside
+    any open database transaction so listeners only ever hear about committed changes.
+    """
+    allowed = tuple(from_statuses)
+    with database.atomic():
+        old = (Transaction.select(Transaction.status)
+               .where((Transaction.id == transaction_id) & (Transaction.status.in_(allowed)))
+               .scalar())
+        if old is None:
+            return False
+        changed = (Transaction.update(status=to_status, **fields)
+                   .where((Transaction.id == transaction_id) & (Transaction.status == old))
+                   .execute())
+    if not changed:
+        return False
+    log.info("transaction %s: %s -> %s", transaction_id, old, to_status,
+             extra={"transaction_id": transaction_id})
+    if old != to_status:
+        announce(transaction_id, old, to_status)
+    return True
+
+
+def announce(transaction_id: uuid.UUID, old_status: str, new_status: str) -> None:
+    """Tell every listener; a failing listener is logged and never undoes the change."""
+    for listener in list(_listeners):
+        try:
+            listener(transaction_id, old_status, new_status)
+        except Exception:
+            log.exception("status listener %s failed for transaction %s",
+                          getattr(listener, "__name__", listener), transaction_id)
