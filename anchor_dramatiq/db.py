@@ -29,12 +29,14 @@ SQLITE_TYPES = {
     "AMOUNT": "decimal",
     "EXACT_AMOUNT": "text",
     "PUUID": "char(32)",
+    "UINT": "integer unsigned",
 }
 POSTGRES_TYPES = {
     "TIMESTAMPTZ": "timestamp with time zone",
     "AMOUNT": "numeric(30,7)",
     "EXACT_AMOUNT": "numeric(30,7)",
     "PUUID": "uuid",
+    "UINT": "integer",
 }
 SQLITE_PRAGMAS = {"journal_mode": "wal", "busy_timeout": 30_000, "foreign_keys": 1}
 
@@ -46,7 +48,7 @@ def open_database(url: str) -> peewee.Database:
                          check_same_thread=False, timeout=30)
     else:
         db = connect_url(url.replace("postgres://", "postgresql://", 1),
-                         field_types=POSTGRES_TYPES, autorollback=True)
+                         field_types=POSTGRES_TYPES)
     database.initialize(db)
     return db
 
@@ -118,6 +120,13 @@ class ExactAmountField(AmountField):
     """An amount in the project's own tables: text on SQLite, so no digit is ever lost."""
 
     field_type = "EXACT_AMOUNT"
+
+
+class UnsignedIntegerField(peewee.IntegerField):
+    """Django's PositiveIntegerField: ``integer unsigned`` on SQLite, ``integer`` on PostgreSQL
+    (the model adds the ``>= 0`` check)."""
+
+    field_type = "UINT"
 
 
 class PolarisUUIDField(peewee.UUIDField):

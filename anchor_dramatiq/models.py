@@ -17,6 +17,7 @@ from anchor_dramatiq.db import (
     AmountField,
     ExactAmountField,
     PolarisUUIDField,
+    UnsignedIntegerField,
     UTCDateTimeField,
     database,
     utcnow,
@@ -88,7 +89,7 @@ class Quote(BaseModel):
 
     id = PolarisUUIDField(primary_key=True)
     stellar_account = pw.TextField()
-    account_memo = pw.IntegerField(null=True)
+    account_memo = UnsignedIntegerField(null=True, constraints=[pw.Check('"account_memo" >= 0')])
     muxed_account = pw.TextField(null=True)
     type = pw.TextField()
     sell_asset = pw.TextField()
@@ -147,7 +148,7 @@ class Transaction(BaseModel):
     pending_execution_attempt = pw.BooleanField(default=False)
     client_domain = pw.TextField(null=True)
     amount_expected = AmountField(null=True)
-    account_memo = pw.IntegerField(null=True)
+    account_memo = UnsignedIntegerField(null=True, constraints=[pw.Check('"account_memo" >= 0')])
     muxed_account = pw.TextField(null=True)
     fee_asset = pw.TextField(null=True)
     quote_id = PolarisUUIDField(null=True)
