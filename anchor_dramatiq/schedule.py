@@ -14,6 +14,7 @@ import periodiq
 
 _FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _FIELD_RE = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _ALIASES = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
 
 
@@ -58,9 +59,11 @@ def _check_cron(spec: str) -> None:
     message = "an interval such as 10s or a 5-field cron such as '*/5 * * * *'"
     if spec in _ALIASES:
         return
-    parts = spec.split()
+    parts = spec.lower().split()
     if len(parts) != 5:
         raise ScheduleError(message)
+    for number, day in enumerate(_DAY_NAMES):
+        parts[4] = parts[4].replace(day, str(number))
     for part, (low, high) in zip(parts, _FIELD_RANGES, strict=True):
         if not _FIELD_RE.match(part):
             raise ScheduleError(message)

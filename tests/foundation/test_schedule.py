@@ -10,6 +10,7 @@ from anchor_dramatiq.schedule import Schedule, ScheduleError
     ("300s", "*/5 * * * *", (0,)),
     ("*/5 * * * *", "*/5 * * * *", (0,)),
     ("0 3 * * 1", "0 3 * * 1", (0,)),
+    ("30 2 * * mon-fri", "30 2 * * mon-fri", (0,)),
     ("@hourly", "@hourly", (0,)),
 ])
 def test_valid(raw, cron, offsets):
