@@ -197,7 +197,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("log_format", _choice("text", "json"), "text", "Log lines as text or JSON"),
     Variable("log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level"),
     Variable("metrics_port", _int(0, 65535), "0",
-             "Port for Prometheus metrics on 127.0.0.1 (0 = off)"),
+             "Port for Prometheus metrics on ANCHOR_METRICS_HOST (0 = off)"),
+    Variable("metrics_host", _text, "127.0.0.1",
+             "Address metrics listen on (0.0.0.0 inside a container, never a public interface)"),
 )
 
 
@@ -233,6 +235,7 @@ class Settings:
     log_format: str
     log_level: str
     metrics_port: int
+    metrics_host: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
