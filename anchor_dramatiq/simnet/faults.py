@@ -1,0 +1,134 @@
+"""Fault injection: what can go wrong between a client and Horizon, on demand.
+
+A fault has a kind, optional ``count`` (fire for the next N matching requests, then vanish),
+``probability`` (fire on that share of matching requests) and ``match`` (a substring the request
+path must contain). Faults are consulted in the order they were added.
+
+Kinds and their parameters:
+
+- ``submit_timeout`` (POST /transactions): 504 ``transaction_submission_timeout``.
+  ``applied=True`` lets the transaction into the network first (it lands in the next ledger),
+  ``applied=False`` answers without submitting it.
+- ``submit_error`` (POST /transactions and /transactions_async): a 5xx problem,
+  ``status`` 500 (default), 502, 503 or 504; ``applied`` as above (default False).
+- ``reset``: the connection is reset without a response. ``scope`` is ``submit`` (default),
+  ``read``, ``stream`` or ``any``; for submissions ``applied`` as above (default False).
+- ``latency``: ``seconds`` added before handling; ``scope`` as above, default ``any``.
+- ``stream_drop``: an SSE stream is cut (no byebye) after ``after_events`` events (default 0).
+- ``stream_stall``: an SSE stream goes silent after ``after_events`` events and stays open.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+SCOPES = ("submit", "read", "stream", "any")
+KINDS: dict[str, dict[str, Any]] = {
+    "submit_timeout": {"applied": True},
+    "submit_error": {"status": 500, "applied": False},
+    "reset": {"scope": "submit", "applied": False},
+    "latency": {"seconds": 0.5, "scope": "any"},
+    "stream_drop": {"after_events": 0},
+    "stream_stall": {"after_events": 0},
+}
+SUBMIT_KINDS = ("submit_timeout", "submit_error", "reset")
+
+
+@dataclass
+class Fault:
+    """One configured fault; ``count`` None means unlimited."""
+
+    id: int
+    kind: str
+    count: int | None = None
+    probability: float = 1.0
+    match: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def scope(self) -> str:
+        if self.kind in ("submit_timeout", "submit_error"):
+            return "submit"
+        if self.kind in ("stream_drop", "stream_stall"):
+            return "stream"
+        return self.params["scope"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class FaultSet:
+    """The faults currently armed on a server."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._faults: list[Fault] = []
+        self._next_id = 1
+        self._random = random.Random(seed)
+
+    def add(self, kind: str, *, count: int | None = None, probability: float = 1.0,
+            match: str | None = None, **params: Any) -> Fault:
+        """Arm a fault; raises ValueError for unknown kinds or parameters."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
+        unknown = set(params) - set(KINDS[kind])
+        if unknown:
+            raise ValueError(f"unknown parameters for {kind}: {', '.join(sorted(unknown))}")
+        if count is not None and count < 1:
+            raise ValueError("count must be at least 1 (or None for unlimited)")
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError("probability must be between 0 and 1")
+        merged = {**KINDS[kind], **params}
+        if merged.get("scope", "any") not in SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+        if kind == "submit_error" and merged["status"] not in (500, 502, 503, 504):
+            raise ValueError("status must be 500, 502, 503 or 504")
+        fault = Fault(self._next_id, kind, count, probability, match, merged)
+        self._next_id += 1
+        self._faults.append(fault)
+        return fault
+
+    def remove(self, fault_id: int) -> bool:
+        before = len(self._faults)
+        self._faults = [f for f in self._faults if f.id != fault_id]
+        return len(self._faults) != before
+
+    def clear(self) -> None:
+        self._faults.clear()
+
+    def list(self) -> list[dict[str, Any]]:
+        return [f.to_dict() for f in self._faults]
+
+    def take(self, kinds: tuple[str, ...], scope: str, path: str) -> Fault | None:
+        """The first armed fault of ``kinds`` that fires for this request (uses up a count)."""
+        for fault in self._faults:
+            if fault.kind not in kinds or fault.scope() not in (scope, "any"):
+                continue
+            if fault.match and fault.match not in path:
+                continue
+            if fault.probability < 1.0 and self._random.random() >= fault.probability:
+                continue
+            if fault.count is not None:
+                fault.count -= 1
+                if fault.count == 0:
+                    self._faults.remove(fault)
+            return fault
+        return None
+
+
+def reset_connection(request: web.Request) -> None:
+    """Abort the TCP connection with an RST (SO_LINGER 0), as a crashed proxy would."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    transport.abort()
