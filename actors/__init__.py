@@ -9,6 +9,6 @@ from anchor_dramatiq.config import settings_or_exit
 
 broker = setup(settings_or_exit())
 
-from actors import maintenance  # noqa: E402
+from actors import maintenance, payments, withdrawals  # noqa: E402
 
-__all__ = ["broker", "maintenance"]
+__all__ = ["broker", "maintenance", "payments", "withdrawals"]

@@ -1,0 +1,39 @@
+"""Incoming payments: match one recorded payment; re-send the ones whose message was lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import dramatiq
+
+from actors.withdrawals import execute_outgoing
+from anchor_dramatiq.errors import PermanentError
+from anchor_dramatiq.payments import PAYMENTS_QUEUE, PROCESS_PAYMENT, outbox
+from anchor_dramatiq.payments.process import process_payment as match_payment
+from anchor_dramatiq.periodic import periodic
+
+log = logging.getLogger(__name__)
+
+#: A pending payment whose message was confirmed this long ago is presumed lost.
+LOST_AFTER = dt.timedelta(minutes=2)
+
+
+@dramatiq.actor(actor_name=PROCESS_PAYMENT, queue_name=PAYMENTS_QUEUE, throws=(PermanentError,))
+def process_payment(operation_id: str) -> None:
+    """Match the payment to its withdrawal or send; on a match, enqueue the payout."""
+    transaction_id = match_payment(operation_id)
+    if transaction_id is not None:
+        execute_outgoing.send(str(transaction_id))
+
+
+@periodic("schedule_maintenance")
+def publish_pending_payments() -> None:
+    """Send ``process_payment`` for payments the streamer recorded while the broker was down,
+    and for any whose message was lost."""
+    broker = dramatiq.get_broker()
+    while ids := outbox.due(stale_after=LOST_AFTER):
+        sent = outbox.publish(broker, ids)
+        log.info("re-sent process_payment for %d payments", sent)
+        if len(ids) < outbox.PAGE:
+            return

@@ -1,0 +1,63 @@
+"""Payouts: execute a paid withdrawal/send once per claim, sweep for missed ones, poll, reconcile."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from functools import lru_cache
+
+import dramatiq
+
+from anchor_dramatiq.config import get_settings
+from anchor_dramatiq.errors import PermanentError
+from anchor_dramatiq.integrations import RailsIntegration, load_rails
+from anchor_dramatiq.payments import outbox
+from anchor_dramatiq.payments.accounts import watched_accounts
+from anchor_dramatiq.periodic import periodic
+from anchor_dramatiq.stellar.horizon import horizon_server
+from anchor_dramatiq.withdrawals import WITHDRAWALS_QUEUE
+from anchor_dramatiq.withdrawals import execute as outgoing
+from anchor_dramatiq.withdrawals.poll import poll_outgoing
+from anchor_dramatiq.withdrawals.reconcile import reconcile
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def rails() -> RailsIntegration:
+    return load_rails(get_settings().rails)
+
+
+@dramatiq.actor(queue_name=WITHDRAWALS_QUEUE, throws=(PermanentError,))
+def execute_outgoing(transaction_id: str) -> None:
+    """Claim the paid transaction and call the rails integration's payout once for this claim."""
+    outgoing.execute_outgoing(uuid.UUID(transaction_id), rails(), get_settings())
+
+
+@periodic("schedule_execute_outgoing")
+def execute_outgoing_transactions() -> None:
+    """Re-send ``execute_outgoing`` for ready payouts with no live claim (lost message, dead worker)."""
+    for transaction_id in outgoing.due():
+        execute_outgoing.send(str(transaction_id))
+
+
+@periodic("schedule_poll_outgoing")
+def poll_outgoing_transactions() -> None:
+    """Complete ``pending_external`` payouts the rails report done."""
+    completed = poll_outgoing(rails())
+    if completed:
+        log.info("%d payouts completed", completed)
+
+
+@periodic("schedule_reconcile")
+def reconcile_payments() -> None:
+    """Record payments the streams missed since the oldest waiting withdrawal, and match them."""
+    settings = get_settings()
+    settings.require("secret_key")
+    server = horizon_server(settings)
+    try:
+        recorded = reconcile(server, watched_accounts(settings.secret_key))
+    finally:
+        server.close()
+    if recorded:
+        outbox.publish(dramatiq.get_broker(), recorded)

@@ -1,0 +1,104 @@
+"""Which waiting transaction a recorded payment pays, or why none: a decision, no writes.
+
+A payment pays a withdrawal (``withdrawal``/``withdrawal-exchange`` in
+``pending_user_transfer_start``) or a send (``pending_sender``) when all of these agree:
+the receiving account (the G-address, or the M-address the transaction gave out), the
+memo and its type (hash memos in Polaris's base64 form, as Horizon shows them), the asset
+code and issuer, and the Stellar transaction succeeded. A payment to an M-address with no
+memo is keyed by its muxed id as an ``id`` memo. The amount is not compared: Polaris's
+contract leaves a wrong amount to the rails integration (e.g. to refund).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peewee import Expression
+
+from anchor_dramatiq.models import Asset, Payment, Transaction
+from anchor_dramatiq.payments import PAYMENT_TYPES
+
+WITHDRAWAL_KINDS = ("withdrawal", "withdrawal-exchange")
+WAITING_STATUS = {"withdrawal": "pending_user_transfer_start",
+                  "withdrawal-exchange": "pending_user_transfer_start",
+                  "send": "pending_sender"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``matched`` (with the transaction) or ``unmatched``/``ambiguous``/``rejected`` with why."""
+
+    outcome: str
+    reason: str | None = None
+    transaction: Transaction | None = None
+
+
+def waiting() -> Expression:
+    return (((Transaction.kind.in_(WITHDRAWAL_KINDS))
+             & (Transaction.status == "pending_user_transfer_start"))
+            | ((Transaction.kind == "send") & (Transaction.status == "pending_sender")))
+
+
+def ready_status(transaction: Transaction) -> str:
+    """Where a paid transaction goes: SEP-31 sends wait for the receiver, SEP-6/24 for the anchor."""
+    return "pending_receiver" if transaction.kind == "send" else "pending_anchor"
+
+
+def receiving_accounts(payment: Payment) -> list[str]:
+    return [payment.account] + ([payment.to_muxed] if payment.to_muxed else [])
+
+
+def memo_key(payment: Payment) -> tuple[str, str] | None:
+    """``(memo, memo_type)`` to look transactions up by, or None when the payment has none."""
+    if payment.memo is not None and payment.memo_type not in (None, "none"):
+        return payment.memo, payment.memo_type
+    if payment.to_muxed_id:
+        return payment.to_muxed_id, "id"
+    return None
+
+
+def _same_issuer(asset: Asset, payment: Payment) -> bool:
+    return (asset.issuer or None) == (payment.asset_issuer or None)
+
+
+def decide(payment: Payment) -> Decision:
+    """The outcome for ``payment`` given the transactions waiting right now."""
+    if payment.operation_type not in PAYMENT_TYPES:
+        return Decision("rejected", f"operation type {payment.operation_type} cannot pay a withdrawal")
+    if not payment.successful:
+        return Decision("rejected", "the Stellar transaction failed; nothing was received")
+    if payment.amount is None or payment.amount <= 0:
+        return Decision("rejected", f"no amount received ({payment.amount})")
+    key = memo_key(payment)
+    if key is None:
+        return Decision("unmatched", "payment has no memo")
+    memo, memo_type = key
+    by_memo = (Transaction.memo == memo) & Transaction.receiving_anchor_account.in_(
+        receiving_accounts(payment))
+    found = list(Transaction.select(Transaction, Asset).join(Asset)
+                 .where(by_memo & waiting()).order_by(Transaction.started_at))
+    if not found:
+        other = Transaction.select().where(by_memo).order_by(Transaction.started_at.desc()).first()
+        if other is not None:
+            return Decision("unmatched", f"transaction {other.id} with memo {memo!r} is {other.status}, "
+                                         "not waiting for a payment")
+        return Decision("unmatched", f"no transaction waits for memo {memo!r} ({memo_type})")
+    typed = [t for t in found if (t.memo_type or "text") == memo_type]
+    if not typed:
+        t = found[0]
+        return Decision("rejected", f"memo type {memo_type} does not match transaction {t.id} "
+                                    f"(memo type {t.memo_type})")
+    coded = [t for t in typed if t.asset.code == payment.asset_code]
+    if not coded:
+        t = typed[0]
+        return Decision("rejected", f"asset {payment.asset_code} is not transaction {t.id}'s "
+                                    f"asset {t.asset.code}")
+    exact = [t for t in coded if _same_issuer(t.asset, payment)]
+    if not exact:
+        t = coded[0]
+        return Decision("rejected", f"asset issuer {payment.asset_issuer} is not transaction {t.id}'s "
+                                    f"issuer {t.asset.issuer} (same code, different asset)")
+    if len(exact) > 1:
+        ids = ", ".join(str(t.id) for t in exact)
+        return Decision("ambiguous", f"{len(exact)} transactions wait for this payment: {ids}")
+    return Decision("matched", None, exact[0])

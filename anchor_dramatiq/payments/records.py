@@ -1,0 +1,125 @@
+"""Horizon payment records (``/accounts/{a}/payments?join=transactions``) as ``anchor_payment`` rows.
+
+Only payments *to* the watched account are recorded: ``payment`` and the path payments
+(whose ``amount`` is what was delivered). ``create_account`` and ``account_merge`` records,
+and payments the account sent, are skipped. The memo comes from the joined transaction,
+which for a fee-bump is the inner transaction's memo; a record without it falls back to
+decoding the envelope XDR (fee-bump or not).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+from peewee import IntegrityError
+from stellar_sdk import xdr
+
+from anchor_dramatiq.db import database
+from anchor_dramatiq.models import Payment
+from anchor_dramatiq.payments import PAYMENT_TYPES
+
+Record = dict[str, Any]
+
+
+def ledger_of(paging_token: str) -> int:
+    """The ledger of a TOID paging token (ledger << 32 | tx << 12 | op)."""
+    return int(paging_token) >> 32
+
+
+def is_incoming(record: Record, account: str) -> bool:
+    """A payment that delivers an asset to ``account`` (possibly through one of its M-addresses)."""
+    return record.get("type") in PAYMENT_TYPES and record.get("to") == account
+
+
+def memo_from_envelope(envelope_xdr: str) -> tuple[str | None, str]:
+    """``(memo, memo_type)`` in Horizon's form, from a plain, v0 or fee-bump envelope."""
+    env = xdr.TransactionEnvelope.from_xdr(envelope_xdr)
+    if env.type == xdr.EnvelopeType.ENVELOPE_TYPE_TX_FEE_BUMP:
+        memo = env.fee_bump.tx.inner_tx.v1.tx.memo
+    elif env.type == xdr.EnvelopeType.ENVELOPE_TYPE_TX_V0:
+        memo = env.v0.tx.memo
+    else:
+        memo = env.v1.tx.memo
+    kind = memo.type
+    if kind == xdr.MemoType.MEMO_TEXT:
+        return memo.text.decode("utf-8", errors="replace"), "text"
+    if kind == xdr.MemoType.MEMO_ID:
+        return str(memo.id.uint64), "id"
+    if kind == xdr.MemoType.MEMO_HASH:
+        return base64.b64encode(memo.hash.hash).decode(), "hash"
+    if kind == xdr.MemoType.MEMO_RETURN:
+        return base64.b64encode(memo.ret_hash.hash).decode(), "return"
+    return None, "none"
+
+
+def _memo(tx: Record) -> tuple[str | None, str | None]:
+    if tx.get("memo_type"):
+        memo_type = tx["memo_type"]
+        return (None if memo_type == "none" else tx.get("memo")), memo_type
+    if tx.get("envelope_xdr"):
+        return memo_from_envelope(tx["envelope_xdr"])
+    return None, None
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
+
+
+def payment_fields(record: Record, account: str) -> dict[str, Any]:
+    """The ``anchor_payment`` columns for one Horizon payment record (joined with its transaction)."""
+    tx = record.get("transaction") or {}
+    memo, memo_type = _memo(tx)
+    successful = record.get("transaction_successful", tx.get("successful"))
+    stored = {k: v for k, v in record.items() if k != "_links"}
+    if isinstance(stored.get("transaction"), dict):
+        stored["transaction"] = {k: v for k, v in tx.items() if k != "_links"}
+    return {
+        "operation_id": record["id"],
+        "paging_token": record["paging_token"],
+        "account": account,
+        "transaction_hash": record.get("transaction_hash") or tx.get("hash"),
+        "operation_type": record["type"],
+        "from_address": record.get("from_muxed") or record.get("from"),
+        "to_address": record.get("to"),
+        "to_muxed": record.get("to_muxed"),
+        "to_muxed_id": str(record["to_muxed_id"]) if record.get("to_muxed_id") is not None else None,
+        "asset_type": record.get("asset_type"),
+        "asset_code": "native" if record.get("asset_type") == "native" else record.get("asset_code"),
+        "asset_issuer": record.get("asset_issuer"),
+        "amount": Decimal(record["amount"]) if record.get("amount") is not None else None,
+        "memo": memo,
+        "memo_type": memo_type,
+        "successful": bool(successful) if successful is not None else False,
+        "ledger": tx.get("ledger") or ledger_of(record["paging_token"]),
+        "created_at": parse_time(record.get("created_at")),
+        "record_json": json.dumps(stored, sort_keys=True),
+    }
+
+
+def needs_transaction(record: Record) -> bool:
+    """True when the record came without its transaction (no join): the memo must be fetched."""
+    tx = record.get("transaction")
+    return not (isinstance(tx, dict) and (tx.get("memo_type") or tx.get("envelope_xdr")))
+
+
+def insert_payment(record: Record, account: str) -> bool:
+    """Insert the row unless its operation id is already recorded; True if it was new.
+
+    Runs inside the caller's transaction (a savepoint keeps PostgreSQL's transaction usable
+    after a duplicate-key error).
+    """
+    fields = payment_fields(record, account)
+    if Payment.select(Payment.id).where(Payment.operation_id == fields["operation_id"]).exists():
+        return False
+    try:
+        with database.atomic():
+            Payment.create(**fields)
+    except IntegrityError:
+        return False
+    return True

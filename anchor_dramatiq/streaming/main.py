@@ -1,0 +1,41 @@
+"""``python streamer.py``: run the streamer until SIGTERM or SIGINT, then exit 0.
+
+Each payment is committed with its cursor as it is recorded, so stopping at any moment
+loses nothing; a clean stop waits for the write in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import dramatiq
+
+from anchor_dramatiq.broker import setup
+from anchor_dramatiq.config import Settings, settings_or_exit
+from anchor_dramatiq.logs import setup_logging
+from anchor_dramatiq.streaming.streamer import Streamer
+
+log = logging.getLogger("anchor_dramatiq.streamer")
+
+
+async def run(settings: Settings, broker: dramatiq.Broker) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("streamer started")
+    await Streamer(settings, broker).run(stop)
+    log.info("streamer stopped; every recorded payment and cursor is saved")
+
+
+def main() -> int:
+    settings = settings_or_exit("secret_key")
+    setup_logging(settings)
+    broker = setup(settings)
+    try:
+        asyncio.run(run(settings, broker))
+    finally:
+        broker.close()
+    return 0

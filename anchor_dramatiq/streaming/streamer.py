@@ -1,0 +1,110 @@
+"""The streamer's supervisor: a stream per watched account, and the outbox publisher.
+
+The watched accounts (assets' distribution accounts) are re-read every
+``accounts_refresh`` seconds, so a new asset is streamed without a restart. Recording
+never waits for the broker: a separate task publishes ``process_payment`` for rows not
+yet confirmed sent, woken by each new row and retried with backoff while the broker is
+down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import dramatiq
+
+from anchor_dramatiq.config import Settings
+from anchor_dramatiq.payments import outbox
+from anchor_dramatiq.payments.accounts import watched_accounts
+from anchor_dramatiq.streaming.backoff import Backoff
+from anchor_dramatiq.streaming.dbthread import DatabaseThread
+from anchor_dramatiq.streaming.stream import AccountStream
+
+log = logging.getLogger(__name__)
+
+ACCOUNTS_REFRESH_S = 30.0
+PUBLISH_IDLE_S = 5.0
+
+
+async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+class Streamer:
+    def __init__(self, settings: Settings, broker: dramatiq.Broker, *,
+                 accounts_refresh: float = ACCOUNTS_REFRESH_S) -> None:
+        settings.require("secret_key")
+        self.settings = settings
+        self.broker = broker
+        self.accounts_refresh = accounts_refresh
+        self.streams: dict[str, AccountStream] = {}
+        self._wake = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; every recorded payment and its cursor are committed on return."""
+        db = DatabaseThread()
+        publisher_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamer-publish")
+        tasks: dict[str, asyncio.Task] = {}
+        publisher = asyncio.create_task(self._publish_loop(stop, db, publisher_pool))
+        try:
+            while not stop.is_set():
+                await self._refresh(stop, db, tasks)
+                await _sleep_unless(stop, self.accounts_refresh)
+        finally:
+            for task in [*tasks.values(), publisher]:
+                task.cancel()
+            await asyncio.gather(*tasks.values(), publisher, return_exceptions=True)
+            publisher_pool.shutdown(wait=True)
+            db.close()
+
+    async def _refresh(self, stop: asyncio.Event, db: DatabaseThread,
+                       tasks: dict[str, asyncio.Task]) -> None:
+        try:
+            accounts = await db(watched_accounts, self.settings.secret_key)
+        except Exception as exc:
+            log.warning("cannot read the watched accounts (%s); keeping %d streams", exc, len(tasks))
+            return
+        for account in accounts:
+            if account not in tasks or tasks[account].done():
+                stream = AccountStream(account, self.settings, db, self._wake.set, stop)
+                self.streams[account] = stream
+                tasks[account] = asyncio.create_task(stream.run(), name=f"stream-{account[:8]}")
+        for account in set(tasks) - set(accounts):
+            log.info("no asset uses %s any more; its stream stops", account)
+            tasks.pop(account).cancel()
+            self.streams.pop(account, None)
+
+    async def _publish_loop(self, stop: asyncio.Event, db: DatabaseThread,
+                            pool: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = Backoff(base=1.0, cap=30.0)
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                ids = await db(outbox.due)
+                if ids:
+                    await loop.run_in_executor(pool, outbox.publish, self.broker, ids)
+                    backoff.reset()
+                    if len(ids) == outbox.PAGE:
+                        continue
+            except Exception as exc:
+                delay = backoff.next()
+                log.warning("cannot publish process_payment (%s: %s); payments stay recorded, "
+                            "retrying in %.1fs", type(exc).__name__, exc, delay)
+                await _sleep_unless(stop, delay)
+                continue
+            await self._idle(stop)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        """Wait for a new payment row, ``stop``, or the idle interval (rows a worker sweep left)."""
+        waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=PUBLISH_IDLE_S, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()

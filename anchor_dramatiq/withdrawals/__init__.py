@@ -1,0 +1,3 @@
+"""Payouts of paid withdrawals and sends: execute (once per claim), poll, and reconcile."""
+
+WITHDRAWALS_QUEUE = "withdrawals"
