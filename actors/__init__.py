@@ -6,8 +6,11 @@ before any actor module is imported (actors bind to the broker when declared).
 
 from anchor_dramatiq.broker import setup
 from anchor_dramatiq.config import settings_or_exit
+from anchor_dramatiq.logs import setup_logging
 
-broker = setup(settings_or_exit())
+settings = settings_or_exit()
+setup_logging(settings)  # inside dramatiq's worker processes and periodiq too
+broker = setup(settings)
 
 from actors import maintenance, payments, withdrawals  # noqa: E402
 

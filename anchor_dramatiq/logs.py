@@ -1,4 +1,12 @@
-"""Logging: text or JSON lines, and a filter that masks any Stellar secret seed."""
+"""Logging: text or JSON lines on stderr, with secrets masked in every line.
+
+Every process calls :func:`setup_logging` once its settings are known: the CLI, and
+``import actors`` (which runs inside each ``dramatiq`` worker process and inside
+``periodiq``, after those tools' own ``basicConfig``, whose handler is replaced).
+Masking happens twice: a filter rewrites the record's message (so any other handler, such
+as pytest's, sees the masked text too), and the formatter masks the finished line, which
+also covers tracebacks and exception messages.
+"""
 
 from __future__ import annotations
 
@@ -6,48 +14,89 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterable
 
 from anchor_dramatiq.config import Settings
 
 SEED_PATTERN = re.compile(r"S[A-Z2-7]{55}")
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s/]+@", re.I)
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(process)d %(threadName)s %(name)s: %(message)s"
+JSON_FIELDS = ("transaction_id", "operation_id", "submission", "actor")
+
+_secrets: tuple[str, ...] = ()
+
+
+def redact(text: str) -> str:
+    """Mask Stellar seeds, configured secret values and passwords in URLs."""
+    text = SEED_PATTERN.sub("S[REDACTED]", text)
+    text = URL_PASSWORD.sub(r"\1[REDACTED]@", text)
+    for secret in _secrets:
+        text = text.replace(secret, "[REDACTED]")
+    return text
+
+
+def set_secrets(values: Iterable[str]) -> None:
+    """The exact secret values (e.g. ANCHOR_SECRET_KEY) that must never appear in a line."""
+    global _secrets
+    _secrets = tuple(sorted({v for v in values if v}, key=len, reverse=True))
 
 
 class RedactSeeds(logging.Filter):
-    """Last line of defence: a string shaped like a Stellar seed never reaches a handler."""
+    """Rewrite a record whose message holds a secret, before any handler formats it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if SEED_PATTERN.search(message):
-            record.msg = SEED_PATTERN.sub("S[REDACTED]", message)
+        masked = redact(message)
+        if masked != message:
+            record.msg = masked
             record.args = None
         return True
 
 
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line; the known context fields (``extra=``) become keys."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "process": record.process,
+            "message": redact(record.getMessage()),
         }
-        for key in ("transaction_id", "operation_id", "submission", "actor"):
+        for key in JSON_FIELDS:
             if hasattr(record, key):
-                entry[key] = str(getattr(record, key))
+                entry[key] = redact(str(getattr(record, key)))
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry)
 
 
+class AnchorHandler(logging.StreamHandler):
+    """The project's stderr handler (a type of its own so setup can find and replace it)."""
+
+
 def setup_logging(settings: Settings) -> None:
+    """Install the project's handler on the root logger; safe to call more than once.
+
+    Replaces plain ``StreamHandler``s (what ``logging.basicConfig`` in dramatiq's and
+    periodiq's CLIs installed) and an earlier project handler; leaves others alone.
+    """
+    secrets = [s.reveal() for s in (settings.secret_key, settings.signing_seed) if s is not None]
+    set_secrets(secrets)
     root = logging.getLogger()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = AnchorHandler(sys.stderr)
     handler.addFilter(RedactSeeds())
-    if settings.log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(process)d %(threadName)s %(name)s: %(message)s"))
-    root.handlers[:] = [handler]
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter(TEXT_FORMAT))
+    for old in list(root.handlers):
+        if type(old) in (logging.StreamHandler, AnchorHandler):
+            root.removeHandler(old)
+    root.addHandler(handler)
     root.setLevel(settings.log_level)
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    pika = logging.getLogger("pika")
+    pika.setLevel(max(pika.level, logging.WARNING))

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 
@@ -30,6 +31,17 @@ SWEEP_TIME_LIMIT_MS = 120_000
 
 #: Every sweep actor by name, with its tick: used by the embedded scheduler and status.
 SWEEPS: dict[str, tuple[dramatiq.Actor, str]] = {}
+
+
+def tick_minute(scheduled_at: str) -> str:
+    """The UTC minute a tick belongs to.
+
+    periodiq stamps ``scheduled_at`` with the second it sent the tick, in the scheduler
+    host's time zone: a scheduler restarted inside the minute, or a second scheduler, sends
+    the same minute's tick with a different string, so ticks are keyed by minute.
+    """
+    moment = dt.datetime.fromisoformat(scheduled_at).astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%MZ")
 
 
 def claim_tick(actor_name: str, tick: str) -> bool:
@@ -62,7 +74,7 @@ def periodic(schedule_field: str, *, queue_name: str = PERIODIC_QUEUE,
         def tick() -> None:
             message = CurrentMessage.get_current_message()
             scheduled_at = message.options.get("scheduled_at") if message else None
-            if scheduled_at and not claim_tick(tick_name, scheduled_at):
+            if scheduled_at and not claim_tick(tick_name, tick_minute(scheduled_at)):
                 log.info("%s for %s already ran; skipping the doubled tick", tick_name, scheduled_at)
                 return
             fan_out(sweep, schedule.offsets)
