@@ -45,6 +45,8 @@ def publish(broker: dramatiq.Broker, operation_ids: list[str]) -> int:
     A broker failure part-way marks the ones confirmed so far and re-raises; the rest stay
     unpublished for the next attempt.
     """
+    if PAYMENTS_QUEUE not in broker.get_declared_queues():
+        broker.declare_queue(PAYMENTS_QUEUE)
     sent: list[str] = []
     try:
         for operation_id in operation_ids:
