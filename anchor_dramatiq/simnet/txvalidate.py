@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 
-from nacl.exceptions import BadSignatureError
 from stellar_sdk import Keypair, StrKey, xdr
+from stellar_sdk.exceptions import BadSignatureError
 
 from .envelopes import Envelope
 from .ledger import Account, LedgerState
