@@ -1,0 +1,102 @@
+"""Claims on ready deposits: compare-and-set on ``submission_status``, with an expiry.
+
+``ready``/``unblocked`` -> ``processing`` is a guarded UPDATE, so of two workers holding
+the same message exactly one wins. ``queued_at`` records when the claim was taken; a
+``processing`` deposit whose claimer died before storing an envelope becomes claimable
+again after ``ANCHOR_CLAIM_TIMEOUT``. Batch-mates are taken with ``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL (SQLite: under its write lock), so concurrent batchers never
+contend for the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+
+from peewee import JOIN
+
+from anchor_dramatiq.db import database, is_postgres, is_sqlite, utcnow
+from anchor_dramatiq.deposits.messages import send_submit
+from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS
+from anchor_dramatiq.models import Asset, Submission, SubmissionItem, Transaction
+
+CLAIMABLE = ("ready", "unblocked")
+
+
+def write_lock():
+    """A transaction that holds SQLite's write lock from its first statement."""
+    if is_sqlite():
+        return database.atomic(lock_type="IMMEDIATE")
+    return database.atomic()
+
+
+def _deposit(transaction_id: uuid.UUID):
+    return ((Transaction.id == transaction_id) & Transaction.kind.in_(DEPOSIT_KINDS)
+            & (Transaction.status == "pending_anchor"))
+
+
+def claim(transaction_id: uuid.UUID, claim_timeout: int) -> bool:
+    """Take a ready (or abandoned) deposit; False if someone else holds it or it moved on."""
+    now = utcnow()
+    stale = now - dt.timedelta(seconds=claim_timeout)
+    claimable = (Transaction.submission_status.in_(CLAIMABLE)
+                 | ((Transaction.submission_status == "processing")
+                    & (Transaction.queued_at.is_null() | (Transaction.queued_at < stale))))
+    return bool(Transaction.update(submission_status="processing", queued_at=now)
+                .where(_deposit(transaction_id) & claimable
+                       & (Transaction.pending_signatures == False))  # noqa: E712
+                .execute())
+
+
+def claim_mates(lead: Transaction, limit: int) -> list[Transaction]:
+    """Up to ``limit`` more ready deposits of the same asset without a memo, claimed."""
+    if limit <= 0:
+        return []
+    with write_lock():
+        query = (Transaction.select(Transaction.id)
+                 .where((Transaction.asset == lead.asset_id) & Transaction.kind.in_(DEPOSIT_KINDS)
+                        & (Transaction.status == "pending_anchor")
+                        & (Transaction.submission_status == "ready")
+                        & Transaction.memo.is_null() & (Transaction.id != lead.id)
+                        & (Transaction.pending_signatures == False))  # noqa: E712
+                 .order_by(Transaction.queued_at).limit(limit))
+        if is_postgres():
+            query = query.for_update("FOR UPDATE SKIP LOCKED")
+        ids = [row.id for row in query]
+        if not ids:
+            return []
+        (Transaction.update(submission_status="processing", queued_at=utcnow())
+         .where(Transaction.id.in_(ids) & (Transaction.submission_status == "ready")).execute())
+    return list(Transaction.select(Transaction, Asset).join(Asset)
+                .where(Transaction.id.in_(ids) & (Transaction.submission_status == "processing")))
+
+
+def back_to_ready(transaction_ids: Iterable[uuid.UUID], *, nudge: bool = True) -> list[uuid.UUID]:
+    """Give claimed deposits back (nothing was paid) and nudge ``submit_deposit`` for each."""
+    moved = []
+    for transaction_id in transaction_ids:
+        changed = (Transaction.update(submission_status="ready", queued_at=utcnow())
+                   .where(_deposit(transaction_id) & (Transaction.submission_status == "processing"))
+                   .execute())
+        if changed:
+            moved.append(transaction_id)
+            if nudge:
+                send_submit(transaction_id)
+    return moved
+
+
+def current_submission(transaction_id: uuid.UUID) -> Submission | None:
+    """The newest submission paying this deposit that is live or succeeded (at most one family)."""
+    return (Submission.select().join(SubmissionItem, JOIN.INNER)
+            .where((SubmissionItem.transaction_id == transaction_id)
+                   & Submission.state.in_(("built", "submitted", "succeeded")))
+            .order_by(Submission.id.desc()).first())
+
+
+def conflicting(transaction_ids: Iterable[uuid.UUID]) -> bool:
+    """True if any of these deposits already has a live or succeeded submission."""
+    return (Submission.select().join(SubmissionItem, JOIN.INNER)
+            .where(SubmissionItem.transaction_id.in_(list(transaction_ids))
+                   & Submission.state.in_(("built", "submitted", "succeeded")))
+            .exists())

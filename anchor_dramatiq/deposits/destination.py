@@ -1,0 +1,64 @@
+"""Destination accounts: does it exist, does it trust the asset? One Horizon call per account.
+
+The answer decides the operations that pay a deposit, as Polaris does: a payment; a
+claimable balance when there is no trustline and the wallet supports them; account
+creation when the account is missing (the deposit then waits in ``pending_trust`` unless a
+claimable balance can be made in the same transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from stellar_sdk import MuxedAccount, Server
+from stellar_sdk.exceptions import NotFoundError
+
+from anchor_dramatiq.models import Asset, Transaction
+
+
+@dataclass(frozen=True)
+class Destination:
+    account: str
+    exists: bool
+    trusts: bool
+
+
+def account_of(address: str) -> str:
+    """The G account behind a G or M address."""
+    return MuxedAccount.from_account(address).account_id
+
+
+def has_trustline(account_json: dict, asset: Asset) -> bool:
+    for balance in account_json.get("balances", []):
+        if balance.get("asset_code") == asset.code and balance.get("asset_issuer") == asset.issuer:
+            return balance.get("is_authorized", True) is not False
+    return False
+
+
+def load_destinations(server: Server, transactions: Iterable[Transaction]) -> dict[str, Destination]:
+    """G account -> what Horizon says, loading each distinct account once.
+
+    Raises stellar-sdk's request errors (other than 404) for the caller to retry later.
+    """
+    accounts: dict[str, dict | None] = {}
+    for transaction in transactions:
+        account = account_of(transaction.to_address)
+        if account in accounts:
+            continue
+        try:
+            accounts[account] = server.accounts().account_id(account).call()
+        except NotFoundError:
+            accounts[account] = None
+    out: dict[str, Destination] = {}
+    for transaction in transactions:
+        account = account_of(transaction.to_address)
+        data = accounts[account]
+        key = f"{account}|{transaction.asset_id}"
+        out[key] = Destination(account, data is not None,
+                               data is not None and has_trustline(data, transaction.asset))
+    return out
+
+
+def destination_key(transaction: Transaction) -> str:
+    return f"{account_of(transaction.to_address)}|{transaction.asset_id}"

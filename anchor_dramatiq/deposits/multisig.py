@@ -1,0 +1,50 @@
+"""Polaris's multisig contract for distribution accounts that need more than their own key.
+
+The envelope (a leased channel account as the transaction source, signed by the channel
+and the distribution key) is stored and copied to ``envelope_xdr`` with
+``pending_signatures=True`` and ``submission_status=blocked``. The anchor adds the other
+signatures to ``envelope_xdr`` and sets ``pending_signatures`` to false (or
+``submission_status`` to ``unblocked``); the stored submission is then sent with the
+signed envelope. Its validity is long (signatures take people) but still bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from stellar_sdk import TransactionEnvelope
+
+from anchor_dramatiq.models import Submission, Transaction
+from anchor_dramatiq.stellar.submission import parse_envelope
+
+log = logging.getLogger(__name__)
+
+VALIDITY_S = 24 * 3600
+WAITING = "waiting for the distribution account's other signers: sign envelope_xdr, then set " \
+          "pending_signatures to false"
+
+
+def needs_more_signatures(account_json: dict, public_key: str) -> bool:
+    """True if the distribution key alone cannot reach the medium threshold."""
+    master = next((s["weight"] for s in account_json.get("signers", []) if s["key"] == public_key), 0)
+    medium = account_json.get("thresholds", {}).get("med_threshold", 0)
+    return master == 0 or master < medium
+
+
+def adopt_signed_envelope(transaction: Transaction, submission: Submission, passphrase: str) -> str | None:
+    """Take the anchor's signed ``envelope_xdr`` into the stored submission.
+
+    Returns None when adopted (the deposit is ``processing`` again), else why not.
+    """
+    if transaction.pending_signatures or not transaction.envelope_xdr:
+        return "awaiting signatures"
+    envelope = parse_envelope(transaction.envelope_xdr, passphrase)
+    if not isinstance(envelope, TransactionEnvelope) or envelope.hash_hex() != submission.hash:
+        return "envelope_xdr no longer matches the stored transaction"
+    Submission.update(envelope_xdr=envelope.to_xdr()).where(Submission.id == submission.id).execute()
+    submission.envelope_xdr = envelope.to_xdr()
+    (Transaction.update(submission_status="processing", status_message=None)
+     .where((Transaction.id == transaction.id) & (Transaction.status == "pending_anchor")
+            & Transaction.submission_status.in_(("blocked", "unblocked"))).execute())
+    log.info("deposit %s: signed envelope adopted for %s", transaction.id, submission.hash)
+    return None

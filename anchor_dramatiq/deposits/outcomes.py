@@ -1,0 +1,134 @@
+"""What a settled submission means for each deposit it paid, as Polaris records it.
+
+Succeeded: ``completed`` with ``stellar_transaction_id``, ``paging_token``,
+``completed_at`` (and ``claimable_balance_id``), then ``after_deposit`` once; an account
+created without a payment leaves the deposit in ``pending_trust``. Failed in a batch: the
+deposits whose operation failed are routed by their code and the others are paid again in
+a new transaction (nothing of a failed transaction applied). Expired: paid again.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import uuid
+from collections import defaultdict
+
+from anchor_dramatiq.config import Settings
+from anchor_dramatiq.db import utcnow
+from anchor_dramatiq.deposits.claims import back_to_ready
+from anchor_dramatiq.integrations import RailsIntegration, load_rails
+from anchor_dramatiq.models import Submission, SubmissionItem, Transaction
+from anchor_dramatiq.stellar import channels
+from anchor_dramatiq.stellar.submission import Outcome, claimable_balance_ids
+from anchor_dramatiq.transitions import transition
+
+log = logging.getLogger(__name__)
+
+BLOCKING_TX_CODES = {
+    "tx_bad_auth": "the distribution or channel account's signatures are not enough (tx_bad_auth); "
+                   "fix its signers, then set submission_status to 'unblocked'",
+    "tx_insufficient_balance": "the account paying the fee lacks XLM (tx_insufficient_balance); "
+                               "fund it, then set submission_status to 'unblocked'",
+    "tx_no_source_account": "the transaction's source account does not exist (tx_no_source_account)",
+}
+
+
+@functools.lru_cache(maxsize=4)
+def rails_for(path: str) -> RailsIntegration:
+    return load_rails(path)
+
+
+def apply_outcome(outcome: Outcome, settings: Settings) -> None:
+    """Route every deposit of a settled submission; a pending outcome changes nothing."""
+    if outcome.state == "pending":
+        return
+    submission = outcome.submission
+    channels.release(submission.channel, submission.hash)
+    items: dict[uuid.UUID, list] = defaultdict(list)
+    for item in submission.items.order_by(SubmissionItem.op_index):
+        items[item.transaction_id].append(item)
+    if outcome.state == "succeeded":
+        balance_ids = claimable_balance_ids((outcome.record or {}).get("result_xdr")
+                                            or submission.result_xdr)
+        for transaction_id, its in items.items():
+            _succeeded(transaction_id, its, outcome, balance_ids, settings)
+    elif outcome.state == "expired":
+        back_to_ready(items)
+    else:
+        _failed(items, outcome)
+
+
+def _succeeded(transaction_id: uuid.UUID, its: list, outcome: Outcome, balance_ids: dict[int, str],
+               settings: Settings) -> None:
+    record = outcome.record or {}
+    stellar_id = record.get("hash") or outcome.submission.hash
+    paging_token = record.get("paging_token") or outcome.submission.paging_token
+    kinds = {item.op_kind for item in its}
+    if kinds == {"create_account"}:
+        transition(transaction_id, ["pending_anchor"], "pending_trust", submission_status="pending_trust",
+                   status_message=None, queue=None, queued_at=None, envelope_xdr=None,
+                   pending_signatures=False)
+        return
+    balance_id = next((balance_ids[i.op_index] for i in its if i.op_index in balance_ids), None)
+    fields = {"submission_status": "completed", "stellar_transaction_id": stellar_id,
+              "paging_token": paging_token, "completed_at": utcnow(), "status_message": None,
+              "queue": None, "queued_at": None, "pending_signatures": False}
+    if balance_id:
+        fields["claimable_balance_id"] = balance_id
+    if transition(transaction_id, ["pending_anchor"], "completed", **fields):
+        _after_deposit(transaction_id, settings)
+
+
+def _after_deposit(transaction_id: uuid.UUID, settings: Settings) -> None:
+    """Called by the one worker whose transition completed the deposit: once per deposit."""
+    try:
+        rails_for(settings.rails).after_deposit(Transaction.get_by_id(transaction_id))
+    except Exception:
+        log.exception("after_deposit failed for deposit %s (the deposit stays completed)", transaction_id)
+
+
+def _failed(items: dict[uuid.UUID, list], outcome: Outcome) -> None:
+    codes = outcome.op_codes
+    retry: list[uuid.UUID] = []
+    for transaction_id, its in items.items():
+        failing = [codes[i.op_index] for i in its
+                   if i.op_index < len(codes) and codes[i.op_index] != "op_success"]
+        if not failing and outcome.tx_code in (None, "tx_failed"):
+            retry.append(transaction_id)  # its own operations were fine; a batch-mate failed
+            continue
+        _route_failure(transaction_id, outcome.tx_code, failing[0] if failing else None,
+                       outcome.submission)
+    back_to_ready(retry)
+
+
+def _route_failure(transaction_id: uuid.UUID, tx_code: str | None, op_code: str | None,
+                   submission: Submission) -> None:
+    where = f"transaction {submission.hash}"
+    if op_code == "op_no_trust":
+        # The trustline went away since the check; the check decides again (claimable
+        # balance or pending_trust).
+        back_to_ready([transaction_id])
+    elif op_code == "op_no_destination":
+        back_to_ready([transaction_id])
+    elif op_code == "op_underfunded":
+        _block(transaction_id, f"the distribution account cannot cover this deposit ({where}: "
+                               "op_underfunded); fund it, then set submission_status to 'unblocked'")
+    elif op_code is None and tx_code in BLOCKING_TX_CODES:
+        _block(transaction_id, f"{BLOCKING_TX_CODES[tx_code]} ({where})")
+    else:
+        codes = json.dumps({"transaction": tx_code, "operation": op_code})
+        transition(transaction_id, ["pending_anchor"], "error", submission_status="failed",
+                   status_message=f"Stellar refused the payment ({where}): {codes}",
+                   queue=None, queued_at=None)
+
+
+def _block(transaction_id: uuid.UUID, message: str) -> None:
+    """Stop without spinning: the anchor fixes the cause and sets it back to 'unblocked'."""
+    changed = (Transaction.update(submission_status="blocked", status_message=message, queue=None,
+                                  queued_at=None)
+               .where((Transaction.id == transaction_id) & (Transaction.status == "pending_anchor"))
+               .execute())
+    if changed:
+        log.error("deposit %s blocked: %s", transaction_id, message)

@@ -1,0 +1,346 @@
+"""``submit_deposit``: pay one ready deposit (and ready batch-mates) exactly once.
+
+Read top to bottom: a deposit with a stored submission is settled by hash (never paid
+anew while that submission could still apply); otherwise it is claimed, its destination
+checked, a batch of ready deposits of the same asset formed, the envelope built, stored
+together with the check that none of those deposits has a live submission, then submitted.
+Two workers with the same message, a redelivery after a crash, or a sweep's nudge all
+converge on the one stored submission.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import time
+import uuid
+from decimal import Decimal
+
+from stellar_sdk import (
+    Account,
+    Asset,
+    Claimant,
+    HashMemo,
+    IdMemo,
+    Keypair,
+    Memo,
+    NoneMemo,
+    Server,
+    TextMemo,
+    TransactionBuilder,
+)
+from stellar_sdk.exceptions import BaseRequestError, ConnectionError
+
+from anchor_dramatiq.config import Settings, get_settings
+from anchor_dramatiq.db import is_postgres, utcnow
+from anchor_dramatiq.deposits import multisig
+from anchor_dramatiq.deposits.claims import (
+    back_to_ready,
+    claim,
+    claim_mates,
+    conflicting,
+    current_submission,
+    write_lock,
+)
+from anchor_dramatiq.deposits.crashpoints import crash_point
+from anchor_dramatiq.deposits.destination import account_of, destination_key, load_destinations
+from anchor_dramatiq.deposits.messages import send_submit
+from anchor_dramatiq.deposits.outcomes import apply_outcome
+from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS
+from anchor_dramatiq.models import Asset as AssetRow
+from anchor_dramatiq.models import Channel, Submission, SubmissionItem, Transaction
+from anchor_dramatiq.stellar import channels
+from anchor_dramatiq.stellar.horizon import horizon_server
+from anchor_dramatiq.stellar.keys import distribution_keypair
+from anchor_dramatiq.stellar.submission import (
+    Outcome,
+    fee_bump,
+    network_fee,
+    new_submission,
+    settle,
+    settled_outcome,
+    store_fee_bump,
+    submit,
+)
+from anchor_dramatiq.transitions import transition
+
+log = logging.getLogger(__name__)
+
+PURPOSE = "deposit"
+
+
+def grace_seconds(settings: Settings) -> float:
+    """How long a stored submission belongs to the worker that stored it (it is submitting)."""
+    return settings.horizon_timeout + 1.0
+
+
+def submit_deposit(transaction_id: str | uuid.UUID, settings: Settings | None = None) -> str:
+    """Do whatever the deposit needs now; returns a word for logs and tests."""
+    settings = settings or get_settings()
+    settings.require("secret_key")
+    tid = uuid.UUID(str(transaction_id))
+    transaction = (Transaction.select(Transaction, AssetRow).join(AssetRow)
+                   .where(Transaction.id == tid).first())
+    if transaction is None or transaction.kind not in DEPOSIT_KINDS \
+            or transaction.status != "pending_anchor":
+        return "nothing to do"
+    server = horizon_server(settings)
+    try:
+        submission = current_submission(tid)
+        if submission is not None:
+            return _continue(server, transaction, submission, settings)
+        if not claim(tid, settings.claim_timeout):
+            return "held elsewhere"
+        return _pay(server, transaction, settings)
+    finally:
+        server.close()
+
+
+# --------------------------------------------------------------------------- existing work
+
+
+def _lead(submission: Submission) -> uuid.UUID:
+    return submission.items.order_by(SubmissionItem.op_index).first().transaction_id
+
+
+def _continue(server: Server, transaction: Transaction, submission: Submission,
+              settings: Settings) -> str:
+    if submission.state == "succeeded":
+        apply_outcome(settled_outcome(submission), settings)
+        return "completed"
+    if transaction.submission_status in ("blocked", "unblocked"):
+        why_not = multisig.adopt_signed_envelope(transaction, submission, settings.network_passphrase)
+        if why_not:
+            return why_not
+    last = submission.submitted_at or submission.created_at
+    wait = grace_seconds(settings) - (utcnow() - last).total_seconds()
+    if wait > 0:
+        # The worker that stored or last sent it is still waiting on Horizon; look after it.
+        if _lead(submission) == transaction.id:
+            send_submit(transaction.id, delay_ms=int(wait * 1000) + 200)
+        return "in flight"
+    return _handle(server, settle(server, submission), settings)
+
+
+def _handle(server: Server, outcome: Outcome, settings: Settings) -> str:
+    if outcome.state == "pending" and outcome.tx_code == "tx_insufficient_fee":
+        bump = _fee_bump(server, outcome.submission, settings)
+        if bump is not None:
+            outcome = submit(server, bump)
+    if outcome.state == "pending":
+        send_submit(_lead(outcome.submission), delay_ms=int(grace_seconds(settings) * 1000) + 200)
+        return "pending"
+    apply_outcome(outcome, settings)
+    return outcome.state
+
+
+def _fee_bump(server: Server, submission: Submission, settings: Settings) -> Submission | None:
+    """Wrap the same inner transaction in a higher fee, if the cap leaves room to bid more."""
+    envelope_ops = _op_count(submission)
+    fee_ops = envelope_ops + (1 if submission.hash != submission.inner_hash else 0)
+    current = submission.fee // fee_ops
+    bid = min(settings.max_fee_stroops, max(network_fee(server, settings, fresh=True), current * 2))
+    if bid <= current:
+        log.warning("submission %s: surge above the fee cap (%s stroops); waiting for it to pass "
+                    "or the envelope to expire", submission.hash, settings.max_fee_stroops)
+        return None
+    source = _fee_source(submission, settings)
+    bump = fee_bump(submission, source, bid, settings.network_passphrase)
+    log.info("submission %s: fee-bump to %s stroops per operation", submission.hash, bid)
+    return store_fee_bump(submission, bump)
+
+
+def _op_count(submission: Submission) -> int:
+    return max(1, submission.items.count())
+
+
+def _fee_source(submission: Submission, settings: Settings) -> Keypair:
+    if submission.channel:
+        channel = Channel.get_by_id(submission.channel)
+        return Keypair.from_secret(channel.secret(settings.secret_key).reveal())
+    item = submission.items.first()
+    asset = Transaction.get_by_id(item.transaction_id).asset
+    return distribution_keypair(asset, settings.secret_key)
+
+
+# --------------------------------------------------------------------------- new payment
+
+
+def _pay(server: Server, lead: Transaction, settings: Settings) -> str:
+    asset = lead.asset
+    distribution = distribution_keypair(asset, settings.secret_key)
+    try:
+        distribution_json = server.accounts().account_id(distribution.public_key).call()
+    except (BaseRequestError, ConnectionError):
+        back_to_ready([lead.id], nudge=False)
+        raise
+    needs_signers = multisig.needs_more_signatures(distribution_json, distribution.public_key)
+    mates = [] if (lead.memo or needs_signers) else claim_mates(lead, settings.batch_size - 1)
+    batch = [lead, *mates]
+    try:
+        destinations = load_destinations(server, batch)
+    except (BaseRequestError, ConnectionError):
+        back_to_ready([lead.id], nudge=False)
+        back_to_ready([m.id for m in mates])
+        raise
+    plan = _plan(batch, destinations, settings)
+    plan = _within_balance(plan, distribution_json, asset)
+    if not plan:
+        return "not payable now"
+    lease = None
+    if Channel.select().exists():
+        lease = channels.lease(settings, multisig.VALIDITY_S if needs_signers else None)
+        if lease is None:
+            back_to_ready([t.id for t, _ in plan], nudge=False)
+            send_submit(lead.id, delay_ms=1000)
+            return "no free channel"
+    elif needs_signers:
+        _block_all(plan, "the distribution account needs more signers, which needs channel accounts: "
+                         "run `anchor-dramatiq channels create N`, then set submission_status to 'unblocked'")
+        return "blocked"
+    try:
+        envelope, items = _build(server, plan, distribution, lease, needs_signers, settings)
+    except (BaseRequestError, ConnectionError):
+        if lease:
+            channels.release(lease[0].public_key, lease[1])
+        back_to_ready([t.id for t, _ in plan if t.id != lead.id])
+        back_to_ready([lead.id], nudge=False)
+        raise
+    submission = _store(envelope, items, lease, lead, needs_signers)
+    if submission is None:
+        if lease:
+            channels.release(lease[0].public_key, lease[1])
+        return "already stored elsewhere"
+    if needs_signers:
+        return "awaiting signatures"
+    crash_point("stored")
+    outcome = submit(server, submission)
+    crash_point("submitted")
+    return _handle(server, outcome, settings)
+
+
+def _plan(batch: list[Transaction], destinations: dict, settings: Settings
+          ) -> list[tuple[Transaction, list[str]]]:
+    """Operations per deposit; deposits that cannot be paid now are parked as Polaris does."""
+    plan = []
+    created: set[str] = set()
+    for transaction in batch:
+        destination = destinations[destination_key(transaction)]
+        claimable = transaction.claimable_balance_supported and settings.claimable_balances
+        if destination.exists or destination.account in created:
+            if destination.trusts and destination.account not in created:
+                plan.append((transaction, ["payment"]))
+            elif claimable:
+                plan.append((transaction, ["claimable_balance"]))
+            else:
+                transition(transaction.id, ["pending_anchor"], "pending_trust",
+                           submission_status="pending_trust", queue=None, queued_at=None,
+                           status_message=None)
+        elif settings.account_creation:
+            created.add(destination.account)
+            plan.append((transaction, ["create_account"] + (["claimable_balance"] if claimable else [])))
+        else:
+            transition(transaction.id, ["pending_anchor"], "pending_user",
+                       submission_status="pending_funding", queue=None, queued_at=None,
+                       status_message=f"destination account {destination.account} does not exist: "
+                                      "fund it to receive this deposit")
+    return plan
+
+
+def _within_balance(plan: list[tuple[Transaction, list[str]]], distribution_json: dict, asset: AssetRow
+                    ) -> list[tuple[Transaction, list[str]]]:
+    """Block, with a clear message, the deposits the distribution account cannot cover now."""
+    balance = next((Decimal(b["balance"]) for b in distribution_json.get("balances", [])
+                    if b.get("asset_code") == asset.code and b.get("asset_issuer") == asset.issuer), None)
+    if balance is None or asset.issuer == distribution_json.get("account_id"):
+        return plan  # the issuer itself pays: no balance limit
+    kept, total = [], Decimal(0)
+    for transaction, kinds in plan:
+        need = transaction.amount_out if ("payment" in kinds or "claimable_balance" in kinds) else 0
+        if total + need > balance:
+            _block_all([(transaction, kinds)],
+                       f"the distribution account holds {balance} {asset.code}, not enough for this "
+                       f"deposit's {transaction.amount_out}: fund it, then set submission_status "
+                       "to 'unblocked'")
+            continue
+        total += need
+        kept.append((transaction, kinds))
+    return kept
+
+
+def _block_all(plan: list[tuple[Transaction, list[str]]], message: str) -> None:
+    for transaction, _ in plan:
+        (Transaction.update(submission_status="blocked", status_message=message, queue=None,
+                            queued_at=None)
+         .where((Transaction.id == transaction.id) & (Transaction.status == "pending_anchor")).execute())
+        log.error("deposit %s blocked: %s", transaction.id, message)
+
+
+def _memo(transaction: Transaction) -> Memo:
+    if not transaction.memo:
+        return NoneMemo()
+    if transaction.memo_type == "id":
+        return IdMemo(int(transaction.memo))
+    if transaction.memo_type == "hash":
+        return HashMemo(base64.b64decode(transaction.memo))
+    return TextMemo(transaction.memo)
+
+
+def _build(server: Server, plan: list[tuple[Transaction, list[str]]], distribution: Keypair,
+           lease: tuple[Channel, str] | None, needs_signers: bool, settings: Settings):
+    source_key = lease[0].public_key if lease else distribution.public_key
+    account_json = server.accounts().account_id(source_key).call()
+    source = Account(source_key, int(account_json["sequence"]))
+    fee = network_fee(server, settings)
+    builder = TransactionBuilder(source, settings.network_passphrase, base_fee=fee)
+    validity = multisig.VALIDITY_S if needs_signers else settings.tx_timeout
+    builder.add_time_bounds(0, int(time.time()) + validity)
+    builder.add_memo(_memo(plan[0][0]))
+    items = []
+    op_index = 0
+    for transaction, kinds in plan:
+        stellar_asset = Asset(transaction.asset.code, transaction.asset.issuer)
+        account = account_of(transaction.to_address)
+        for kind in kinds:
+            if kind == "payment":
+                builder.append_payment_op(transaction.to_address, stellar_asset, str(transaction.amount_out),
+                                          source=distribution.public_key)
+            elif kind == "create_account":
+                builder.append_create_account_op(account, str(settings.account_starting_balance),
+                                                 source=distribution.public_key)
+            else:
+                builder.append_create_claimable_balance_op(
+                    stellar_asset, str(transaction.amount_out), [Claimant(account)],
+                    source=distribution.public_key)
+            items.append((transaction.id, op_index, kind))
+            op_index += 1
+    envelope = builder.build()
+    if lease:
+        envelope.sign(Keypair.from_secret(lease[0].secret(settings.secret_key).reveal()))
+    envelope.sign(distribution)
+    return envelope, items
+
+
+def _store(envelope, items: list, lease: tuple[Channel, str] | None, lead: Transaction,
+           needs_signers: bool) -> Submission | None:
+    """Store the envelope unless any of its deposits already has a live or paid submission."""
+    ids = sorted({transaction_id for transaction_id, _, _ in items})
+    with write_lock():
+        rows = Transaction.select(Transaction.id).where(
+            Transaction.id.in_(ids) & (Transaction.status == "pending_anchor")
+            & (Transaction.submission_status == "processing"))
+        if is_postgres():
+            rows = rows.for_update()
+        if len(list(rows)) != len(ids) or conflicting(ids):
+            return None
+        submission = new_submission(envelope, purpose=PURPOSE, channel=lease[0].public_key if lease else None,
+                                    items=items)
+        if lease:
+            expires = dt.datetime.fromtimestamp(submission.max_time, dt.UTC) + dt.timedelta(seconds=30)
+            channels.hand_over(lease[0].public_key, lease[1], submission.hash, expires)
+        if needs_signers:
+            (Transaction.update(envelope_xdr=envelope.to_xdr(), pending_signatures=True,
+                                submission_status="blocked", status_message=multisig.WAITING)
+             .where(Transaction.id == lead.id).execute())
+    return submission

@@ -1,0 +1,56 @@
+"""``check_trustlines``: deposits waiting on the destination (``pending_trust``, and
+``pending_user``/``pending_funding`` when account creation is off) go back to ready once
+the account exists and trusts the asset. One Horizon call per distinct account per sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from stellar_sdk.exceptions import BaseRequestError, ConnectionError
+
+from anchor_dramatiq.config import Settings, get_settings
+from anchor_dramatiq.db import utcnow
+from anchor_dramatiq.deposits.destination import destination_key, load_destinations
+from anchor_dramatiq.deposits.messages import STELLAR_QUEUE, send_submit
+from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS
+from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.stellar.horizon import horizon_server
+from anchor_dramatiq.transitions import transition
+
+log = logging.getLogger(__name__)
+
+WAITING = ((Transaction.status == "pending_trust") & (Transaction.submission_status == "pending_trust")) | (
+    (Transaction.status == "pending_user") & (Transaction.submission_status == "pending_funding"))
+
+
+def check_trustlines(settings: Settings | None = None) -> int:
+    """One sweep; returns how many deposits were made ready again."""
+    settings = settings or get_settings()
+    waiting = list(Transaction.select(Transaction, Asset).join(Asset)
+                   .where(Transaction.kind.in_(DEPOSIT_KINDS) & WAITING))
+    if not waiting:
+        return 0
+    server = horizon_server(settings)
+    try:
+        destinations = load_destinations(server, waiting)
+    except (BaseRequestError, ConnectionError) as exc:
+        log.warning("check_trustlines: Horizon unavailable (%s); next sweep retries", exc)
+        return 0
+    finally:
+        server.close()
+    moved = 0
+    for transaction in waiting:
+        destination = destinations[destination_key(transaction)]
+        claimable = transaction.claimable_balance_supported and settings.claimable_balances
+        if not destination.exists or not (destination.trusts or claimable):
+            if destination.exists and transaction.status == "pending_user":
+                transition(transaction.id, ["pending_user"], "pending_trust",
+                           submission_status="pending_trust", status_message=None)
+            continue
+        if transition(transaction.id, [transaction.status], "pending_anchor", submission_status="ready",
+                      envelope_xdr=None, stellar_transaction_id=None, status_message=None,
+                      queue=STELLAR_QUEUE, queued_at=utcnow()):
+            send_submit(transaction.id)
+            moved += 1
+    return moved

@@ -1,0 +1,78 @@
+"""The channel-account pool: transaction sources leased so two workers never share a sequence.
+
+A channel is the *transaction* source (it supplies the sequence number and pays the fee)
+while the operations' source is the distribution account. The network takes one
+transaction per source account per ledger, so N channels let N submissions land in the
+same ledger. A lease is held by the submission's hash from the moment it is stored until
+its fate is settled, and expires on its own (after the envelope's max time) if the worker
+holding it dies, so a crash never strands a channel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from stellar_sdk import Keypair
+
+from anchor_dramatiq.config import Settings
+from anchor_dramatiq.crypto import Secret, encrypt_seed
+from anchor_dramatiq.db import database, is_postgres, is_sqlite, utcnow
+from anchor_dramatiq.models import Channel
+
+
+def lease_seconds(settings: Settings) -> int:
+    """Long enough to build, submit and see the envelope's max time pass."""
+    return settings.tx_timeout + int(settings.horizon_timeout) + 30
+
+
+def lease(settings: Settings, seconds: int | None = None) -> tuple[Channel, str] | None:
+    """Take a free (or expired) channel; returns it with the lease token, or None if all busy."""
+    token = "lease:" + uuid.uuid4().hex
+    now = utcnow()
+    expires = now + dt.timedelta(seconds=seconds or lease_seconds(settings))
+    free = (Channel.lease_expires_at.is_null()) | (Channel.lease_expires_at < now)
+    with _write_lock():
+        query = Channel.select(Channel.public_key).where(free).order_by(Channel.lease_expires_at.asc(
+            nulls="first"), Channel.public_key).limit(1)
+        if is_postgres():
+            query = query.for_update("FOR UPDATE SKIP LOCKED")
+        key = query.scalar()
+        if key is None:
+            return None
+        changed = (Channel.update(lease_owner=token, lease_expires_at=expires)
+                   .where((Channel.public_key == key) & free).execute())
+    if not changed:
+        return None
+    return Channel.get_by_id(key), token
+
+
+def hand_over(public_key: str, token: str, owner: str, expires_at: dt.datetime | None = None) -> bool:
+    """Move a lease from its token to a stored submission's hash (optionally re-timed)."""
+    fields: dict = {"lease_owner": owner}
+    if expires_at is not None:
+        fields["lease_expires_at"] = expires_at
+    return bool(Channel.update(**fields)
+                .where((Channel.public_key == public_key) & (Channel.lease_owner == token)).execute())
+
+
+def release(public_key: str | None, owner: str) -> None:
+    """Give a channel back; a no-op if someone else holds it now."""
+    if not public_key:
+        return
+    (Channel.update(lease_owner=None, lease_expires_at=None)
+     .where((Channel.public_key == public_key) & (Channel.lease_owner == owner)).execute())
+
+
+def register(keypair: Keypair, settings: Settings) -> Channel:
+    """Store a funded channel account, its seed encrypted like Polaris's distribution seeds."""
+    settings.require("secret_key")
+    return Channel.create(public_key=keypair.public_key,
+                          encrypted_seed=encrypt_seed(Secret(keypair.secret), settings.secret_key))
+
+
+def _write_lock():
+    """SQLite: take the write lock up front so the select-then-update is one step."""
+    if is_sqlite():
+        return database.atomic(lock_type="IMMEDIATE")
+    return database.atomic()

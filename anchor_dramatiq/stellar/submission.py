@@ -1,0 +1,415 @@
+"""The exactly-once submission protocol: build, store, submit, settle by hash.
+
+A Stellar transaction is written to ``anchor_submission`` (envelope, hash, sequence, max
+time) before it is ever submitted. After that its fate is only ever settled by looking its
+hash up on Horizon, never guessed from an error: a 504, a dropped connection or a worker
+killed mid-submit leaves the row ``submitted`` and the next look settles it.
+
+A *family* is one inner transaction and the fee-bumps wrapped around it: they share the
+inner hash and the sequence number, so at most one of them can ever apply.
+
+States: ``built`` (stored, maybe never sent) -> ``submitted`` -> ``succeeded`` | ``failed``
+(applied and failed, or refused for good) | ``expired`` (can never apply: its max time is
+behind the latest ledger's close time, or its sequence number was used by another
+transaction).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stellar_sdk import (
+    FeeBumpTransactionEnvelope,
+    Keypair,
+    Server,
+    TransactionBuilder,
+    TransactionEnvelope,
+    xdr,
+)
+from stellar_sdk.exceptions import (
+    BadRequestError,
+    BadResponseError,
+    BaseRequestError,
+    ConnectionError,
+    NotFoundError,
+)
+
+from anchor_dramatiq.config import Settings
+from anchor_dramatiq.db import database, utcnow
+from anchor_dramatiq.models import Submission, SubmissionItem
+
+log = logging.getLogger(__name__)
+
+LIVE = ("built", "submitted")
+FEE_STATS_TTL_S = 5.0
+MIN_BASE_FEE = 100
+
+# Codes meaning core refused the envelope at admission: nothing applied, no fee charged.
+REFUSED_NOT_APPLIED = frozenset({
+    "tx_bad_seq", "tx_insufficient_fee", "tx_too_late", "tx_too_early", "tx_bad_auth",
+    "tx_insufficient_balance", "tx_no_source_account", "tx_bad_auth_extra", "tx_malformed",
+    "tx_not_supported", "tx_bad_sponsorship", "tx_bad_min_seq_age_or_gap", "tx_missing_operation",
+})
+
+
+@dataclass
+class Outcome:
+    """What one submit or settle learnt about a family.
+
+    ``state`` is the family's state now: ``succeeded``, ``failed``, ``expired`` or
+    ``pending`` (its fate is not known yet; look again later). ``submission`` is the member
+    the outcome is about (the one that applied, when one did).
+    """
+
+    state: str
+    submission: Submission
+    record: dict[str, Any] | None = None
+    tx_code: str | None = None
+    op_codes: list[str] = field(default_factory=list)
+
+    @property
+    def retry_later(self) -> bool:
+        return self.state == "pending"
+
+
+# --------------------------------------------------------------------------- fees
+
+
+_fee_cache: dict[str, tuple[float, int]] = {}
+_fee_lock = threading.Lock()
+
+
+def network_fee(server: Server, settings: Settings, *, fresh: bool = False) -> int:
+    """Per-operation bid: what recent ledgers charged (p90) or their base fee, capped.
+
+    Cached for a few seconds per Horizon so a batch of builds costs one ``/fee_stats`` call.
+    """
+    with _fee_lock:
+        cached = _fee_cache.get(settings.horizon_url)
+        if cached and not fresh and time.monotonic() - cached[0] < FEE_STATS_TTL_S:
+            return cached[1]
+    stats = server.fee_stats().call()
+    wanted = max(MIN_BASE_FEE, int(stats["last_ledger_base_fee"]),
+                 int(stats["fee_charged"]["p90"]))
+    fee = min(wanted, settings.max_fee_stroops)
+    with _fee_lock:
+        _fee_cache[settings.horizon_url] = (time.monotonic(), fee)
+    return fee
+
+
+# --------------------------------------------------------------------------- building
+
+
+def inner_of(envelope: TransactionEnvelope | FeeBumpTransactionEnvelope) -> TransactionEnvelope:
+    if isinstance(envelope, FeeBumpTransactionEnvelope):
+        return envelope.transaction.inner_transaction_envelope
+    return envelope
+
+
+def parse_envelope(envelope_xdr: str, passphrase: str
+                   ) -> TransactionEnvelope | FeeBumpTransactionEnvelope:
+    return TransactionBuilder.from_xdr(envelope_xdr, passphrase)
+
+
+def new_submission(envelope: TransactionEnvelope | FeeBumpTransactionEnvelope, *, purpose: str,
+                   channel: str | None, items: Iterable[tuple[Any, int, str]]) -> Submission:
+    """Insert the row (and which transactions its operations pay) before any submit.
+
+    Call inside the caller's ``database.atomic()`` block, together with its claim checks.
+    """
+    inner = inner_of(envelope)
+    tx = inner.transaction
+    bounds = tx.preconditions.time_bounds if tx.preconditions else None
+    submission = Submission.create(
+        hash=envelope.hash_hex(), inner_hash=inner.hash_hex(),
+        source_account=tx.source.account_id, sequence=tx.sequence,
+        envelope_xdr=envelope.to_xdr(), max_time=bounds.max_time if bounds else 0,
+        fee=envelope.transaction.fee if isinstance(envelope, FeeBumpTransactionEnvelope) else tx.fee,
+        purpose=purpose, state="built", channel=channel)
+    for transaction_id, op_index, op_kind in items:
+        SubmissionItem.create(submission=submission, transaction_id=transaction_id,
+                              op_index=op_index, op_kind=op_kind)
+    return submission
+
+
+def fee_bump(submission: Submission, fee_source: Keypair, base_fee: int, passphrase: str
+             ) -> FeeBumpTransactionEnvelope:
+    """A fee-bump around the same inner transaction (same inner hash, same sequence)."""
+    inner = inner_of(parse_envelope(submission.envelope_xdr, passphrase))
+    bump = TransactionBuilder.build_fee_bump_transaction(
+        fee_source=fee_source.public_key, base_fee=base_fee,
+        inner_transaction_envelope=inner, network_passphrase=passphrase)
+    bump.sign(fee_source)
+    return bump
+
+
+def store_fee_bump(submission: Submission, bump: FeeBumpTransactionEnvelope) -> Submission:
+    """Store the bump as a new member of the family, paying the same items."""
+    with database.atomic():
+        items = [(i.transaction_id, i.op_index, i.op_kind) for i in submission.items]
+        return new_submission(bump, purpose=submission.purpose, channel=submission.channel,
+                              items=items)
+
+
+# --------------------------------------------------------------------------- submitting
+
+
+def _result_codes(extras: dict[str, Any] | None) -> tuple[str | None, list[str]]:
+    codes = (extras or {}).get("result_codes") or {}
+    tx_code = codes.get("transaction")
+    if tx_code in ("tx_fee_bump_inner_failed", "tx_fee_bump_inner_success"):
+        tx_code = codes.get("inner_transaction", tx_code)
+    return tx_code, list(codes.get("operations") or [])
+
+
+def _mark(submission: Submission, state: str, from_states: Sequence[str] = LIVE, **fields: Any
+          ) -> bool:
+    """Compare-and-set the row's state; False when another worker settled it first."""
+    fields.setdefault("settled_at", utcnow() if state not in LIVE else None)
+    changed = (Submission.update(state=state, **fields)
+               .where((Submission.id == submission.id) & (Submission.state.in_(list(from_states))))
+               .execute())
+    if changed:
+        submission.state = state
+        for key, value in fields.items():
+            setattr(submission, key, value)
+    return bool(changed)
+
+
+def _record_success(submission: Submission, record: dict[str, Any]) -> Outcome:
+    """Horizon's record of an applied transaction: succeeded or failed in its ledger."""
+    applied = submission
+    if record.get("hash") and record["hash"] != submission.hash:
+        applied = Submission.get_or_none(Submission.hash == record["hash"]) or submission
+    state = "succeeded" if record.get("successful", True) else "failed"
+    codes = None
+    if state == "failed":
+        codes = json.dumps(failure_codes(record.get("result_xdr")))
+    _mark(applied, state, ledger=record.get("ledger"), paging_token=record.get("paging_token"),
+          result_xdr=record.get("result_xdr"), result_codes=codes)
+    _expire_siblings(applied)
+    tx_code, op_codes = (None, [])
+    if state == "failed":
+        parsed = json.loads(codes or "{}")
+        tx_code, op_codes = parsed.get("transaction"), parsed.get("operations", [])
+    return Outcome(state, Submission.get_by_id(applied.id), record, tx_code, op_codes)
+
+
+def _expire_siblings(applied: Submission) -> None:
+    """The other members of an applied family can never apply: their sequence is used."""
+    (Submission.update(state="expired", settled_at=utcnow(), error="another member of the family applied")
+     .where((Submission.inner_hash == applied.inner_hash) & (Submission.id != applied.id)
+            & (Submission.state.in_(LIVE)))
+     .execute())
+
+
+def submit(server: Server, submission: Submission) -> Outcome:
+    """POST the stored envelope once and record what Horizon said.
+
+    Success -> ``succeeded``. A 504, 5xx or dropped connection -> ``pending`` (the row stays
+    ``submitted``; settle it by hash later). A 400 gives the result codes: applied-and-failed
+    -> ``failed``; ``tx_too_late`` -> ``expired``; ``tx_bad_seq`` -> settled at once by hash;
+    other refusals -> ``pending`` with the code for the caller to act on.
+    """
+    Submission.update(state="submitted", submitted_at=utcnow(), attempts=Submission.attempts + 1) \
+        .where((Submission.id == submission.id) & (Submission.state.in_(LIVE))).execute()
+    submission = Submission.get_by_id(submission.id)
+    if submission.state not in LIVE:
+        return settled_outcome(submission)
+    try:
+        record = server.submit_transaction(submission.envelope_xdr, skip_memo_required_check=True)
+    except BadRequestError as exc:
+        return _refused(server, submission, exc)
+    except (BadResponseError, ConnectionError) as exc:
+        _note(submission, f"submit: {_describe(exc)}")
+        log.warning("submission %s: %s; its fate will be settled by hash", submission.hash,
+                    _describe(exc))
+        return Outcome("pending", submission)
+    return _record_success(submission, record)
+
+
+def _refused(server: Server, submission: Submission, exc: BadRequestError) -> Outcome:
+    tx_code, op_codes = _result_codes(exc.extras)
+    if tx_code is None:
+        _note(submission, f"submit: {_describe(exc)}")
+        _mark(submission, "failed", error=_describe(exc))
+        return Outcome("failed", submission, tx_code=exc.type or "bad_request")
+    if tx_code not in REFUSED_NOT_APPLIED:
+        # Applied in a ledger and failed: sequence used, fee charged, no operation applied.
+        codes = json.dumps({"transaction": tx_code, "operations": op_codes})
+        _mark(submission, "failed", result_codes=codes,
+              result_xdr=(exc.extras or {}).get("result_xdr"))
+        _expire_siblings(submission)
+        return Outcome("failed", submission, tx_code=tx_code, op_codes=op_codes)
+    _note(submission, f"submit refused: {tx_code}")
+    if tx_code == "tx_too_late":
+        _mark(submission, "expired", error="tx_too_late")
+        return Outcome("expired", submission, tx_code=tx_code)
+    if tx_code == "tx_bad_seq":
+        return settle(server, submission, resubmit=False)
+    if tx_code in ("tx_insufficient_fee", "tx_too_early"):
+        return Outcome("pending", submission, tx_code=tx_code)
+    # Refused for good (bad auth, no fee balance...): nothing applied, nothing will.
+    _mark(submission, "failed", result_codes=json.dumps({"transaction": tx_code}), error=tx_code)
+    return Outcome("failed", submission, tx_code=tx_code)
+
+
+def _note(submission: Submission, error: str) -> None:
+    Submission.update(error=error[:500]).where(Submission.id == submission.id).execute()
+
+
+def _describe(exc: BaseRequestError | Exception) -> str:
+    status = getattr(exc, "status", None)
+    title = getattr(exc, "title", None) or type(exc).__name__
+    return f"{status} {title}" if status else f"{title}: {exc}"[:300]
+
+
+# --------------------------------------------------------------------------- settling
+
+
+def settled_outcome(submission: Submission) -> Outcome:
+    """The outcome of a member already settled in the database."""
+    codes = json.loads(submission.result_codes) if submission.result_codes else {}
+    record = None
+    if submission.state == "succeeded":
+        record = {"hash": submission.hash, "ledger": submission.ledger,
+                  "paging_token": submission.paging_token, "result_xdr": submission.result_xdr,
+                  "successful": True}
+    return Outcome(submission.state, submission, record, codes.get("transaction"),
+                   codes.get("operations", []))
+
+
+def family(submission: Submission) -> list[Submission]:
+    return list(Submission.select().where(Submission.inner_hash == submission.inner_hash)
+                .order_by(Submission.id))
+
+
+def settle(server: Server, submission: Submission, *, resubmit: bool = True) -> Outcome:
+    """Settle a family by hash; resubmit its newest member while it can still apply.
+
+    The ledger and source account are read *before* the hash lookup: if the hash is then not
+    found while the sequence is already used or the max time already passed, no later
+    ledger can apply it (Horizon ingests a ledger's accounts and transactions together).
+    """
+    members = family(submission)
+    done = [m for m in members if m.state in ("succeeded", "failed")]
+    if done:
+        return settled_outcome(done[0])
+    live = [m for m in members if m.state in LIVE]
+    if not live:
+        return settled_outcome(members[-1])
+    newest = live[-1]
+    try:
+        latest = server.ledgers().order(desc=True).limit(1).call()["_embedded"]["records"][0]
+        account = server.accounts().account_id(newest.source_account).call()
+    except NotFoundError:
+        latest, account = None, None
+    except (BadResponseError, ConnectionError, BadRequestError) as exc:
+        log.warning("settling %s: %s; will look again", newest.hash, _describe(exc))
+        return Outcome("pending", newest)
+    try:
+        record = server.transactions().transaction(newest.inner_hash).call()
+    except NotFoundError:
+        record = None
+    except (BadResponseError, ConnectionError, BadRequestError) as exc:
+        log.warning("settling %s: %s; will look again", newest.hash, _describe(exc))
+        return Outcome("pending", newest)
+    if record is not None:
+        return _record_success(newest, record)
+    reason = _why_dead(newest, latest, account)
+    if reason:
+        for member in live:
+            _mark(member, "expired", error=reason)
+        log.info("submission %s expired: %s", newest.hash, reason)
+        return Outcome("expired", Submission.get_by_id(newest.id))
+    if not resubmit:
+        return Outcome("pending", newest)
+    return submit(server, newest)
+
+
+def _why_dead(submission: Submission, latest: dict | None, account: dict | None) -> str | None:
+    if latest is None or account is None:
+        return None if account is not None else "source account does not exist"
+    close_time = _epoch(latest["closed_at"])
+    if submission.max_time and close_time > submission.max_time:
+        return f"max time {submission.max_time} passed (ledger {latest['sequence']} closed {close_time})"
+    if int(account["sequence"]) >= submission.sequence:
+        return f"sequence {submission.sequence} used by another transaction"
+    return None
+
+
+def _epoch(closed_at: str) -> int:
+    return int(dt.datetime.fromisoformat(closed_at.replace("Z", "+00:00")).timestamp())
+
+
+# --------------------------------------------------------------------------- results
+
+
+def failure_codes(result_xdr: str | None) -> dict[str, Any]:
+    """Result codes (Horizon's strings) from a TransactionResult XDR."""
+    if not result_xdr:
+        return {}
+    result = xdr.TransactionResult.from_xdr(result_xdr)
+    inner = _inner_result(result)
+    code = inner.code if inner is not None else result.result.code
+    out: dict[str, Any] = {"transaction": _tx_code_name(code)}
+    ops = inner.results if inner is not None else result.result.results
+    if ops:
+        out["operations"] = [_op_code_name(op) for op in ops]
+    return out
+
+
+def _inner_result(result: xdr.TransactionResult) -> Any:
+    pair = result.result.inner_result_pair
+    return pair.result.result if pair is not None else None
+
+
+def _tx_code_name(code: xdr.TransactionResultCode) -> str:
+    name = code.name  # e.g. txFAILED, txBAD_SEQ
+    return "tx_" + name[2:].lower()
+
+
+# Result arm of each operation kind the anchor sends, and its XDR code-name prefix.
+_OP_ARMS = (("payment_result", "PAYMENT_"), ("create_account_result", "CREATE_ACCOUNT_"),
+            ("create_claimable_balance_result", "CREATE_CLAIMABLE_BALANCE_"),
+            ("path_payment_strict_receive_result", "PATH_PAYMENT_STRICT_RECEIVE_"),
+            ("path_payment_strict_send_result", "PATH_PAYMENT_STRICT_SEND_"))
+
+
+def _op_code_name(op: xdr.OperationResult) -> str:
+    """``op_no_trust`` from ``PAYMENT_NO_TRUST``; ``op_success`` for any success."""
+    if op.code != xdr.OperationResultCode.opINNER:
+        return "op_" + op.code.name[2:].lower()
+    for arm, prefix in _OP_ARMS:
+        value = getattr(op.tr, arm, None)
+        if value is not None:
+            return "op_" + value.code.name.removeprefix(prefix).lower()
+    return "op_unknown"
+
+
+def claimable_balance_ids(result_xdr: str | None) -> dict[int, str]:
+    """Operation index -> claimable balance id (hex, as Horizon and Polaris show it)."""
+    if not result_xdr:
+        return {}
+    result = xdr.TransactionResult.from_xdr(result_xdr)
+    inner = _inner_result(result)
+    ops = (inner.results if inner is not None else result.result.results) or []
+    ids: dict[int, str] = {}
+    for index, op in enumerate(ops):
+        created = getattr(op.tr, "create_claimable_balance_result", None) if op.tr else None
+        if created is not None and created.balance_id is not None:
+            ids[index] = created.balance_id.to_xdr_bytes().hex()
+    return ids
+
+
+def memo_bytes(value: str) -> bytes:
+    """A hash memo as Polaris stores it (base64) -> its 32 bytes."""
+    return base64.b64decode(value)
