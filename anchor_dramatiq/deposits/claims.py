@@ -86,17 +86,21 @@ def back_to_ready(transaction_ids: Iterable[uuid.UUID], *, nudge: bool = True) -
     return moved
 
 
+# A submission that may still apply, or one that paid the deposit (an account creation
+# alone paid nothing: the deposit went on to pending_trust and may be paid later).
+_PAYS = (Submission.state.in_(("built", "submitted"))
+         | ((Submission.state == "succeeded") & (SubmissionItem.op_kind != "create_account")))
+
+
 def current_submission(transaction_id: uuid.UUID) -> Submission | None:
-    """The newest submission paying this deposit that is live or succeeded (at most one family)."""
+    """The newest submission that may still pay, or paid, this deposit (at most one family)."""
     return (Submission.select().join(SubmissionItem, JOIN.INNER)
-            .where((SubmissionItem.transaction_id == transaction_id)
-                   & Submission.state.in_(("built", "submitted", "succeeded")))
+            .where((SubmissionItem.transaction_id == transaction_id) & _PAYS)
             .order_by(Submission.id.desc()).first())
 
 
 def conflicting(transaction_ids: Iterable[uuid.UUID]) -> bool:
-    """True if any of these deposits already has a live or succeeded submission."""
+    """True if any of these deposits already has a submission that may pay or paid it."""
     return (Submission.select().join(SubmissionItem, JOIN.INNER)
-            .where(SubmissionItem.transaction_id.in_(list(transaction_ids))
-                   & Submission.state.in_(("built", "submitted", "succeeded")))
+            .where(SubmissionItem.transaction_id.in_(list(transaction_ids)) & _PAYS)
             .exists())

@@ -58,8 +58,10 @@ class Anchor:
         return keypair
 
     def balance(self, account: str) -> Decimal | None:
-        value = self.sim.balance(account, self.sdk_asset)
-        return None if value is None else Decimal(str(value))
+        try:
+            return Decimal(str(self.sim.balance(account, self.sdk_asset)))
+        except LookupError:
+            return None
 
     def payments_to(self, account: str) -> list[dict]:
         """Payment-type operations that moved the asset to ``account``, successful ones only."""
@@ -100,7 +102,16 @@ def sim() -> Iterator[Simnet]:
 
 
 @pytest.fixture
-def anchor(db: str, sim: Simnet) -> Iterator[Anchor]:
+def broker() -> dramatiq.Broker:
+    """The in-process broker with every actor declared (the tests unset ANCHOR_BROKER_URL)."""
+    import actors
+
+    actors.broker.flush_all()
+    return actors.broker
+
+
+@pytest.fixture
+def anchor(db: str, sim: Simnet, broker: dramatiq.Broker) -> Iterator[Anchor]:
     settings = config.get_settings().replace(horizon_url=sim.url, horizon_timeout=2.0,
                                              network_passphrase=sim.network.passphrase,
                                              claim_timeout=30)
@@ -108,14 +119,6 @@ def anchor(db: str, sim: Simnet) -> Iterator[Anchor]:
     sim.clear_faults()
     yield make_anchor(sim, settings)
     sim.clear_faults()
-
-
-@pytest.fixture
-def broker() -> dramatiq.Broker:
-    import actors
-
-    actors.broker.flush_all()
-    return actors.broker
 
 
 @pytest.fixture
