@@ -69,8 +69,13 @@ def middleware_list() -> list[Middleware]:
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
     if settings.broker_url:
+        middleware = middleware_list()
+        if settings.metrics_port:
+            from anchor_dramatiq.metrics import worker_metrics
+
+            middleware.append(worker_metrics())
         return RabbitmqBroker(url=broker_url_with_defaults(settings.broker_url),
-                              confirm_delivery=True, middleware=middleware_list())
+                              confirm_delivery=True, middleware=middleware)
     return StubBroker(middleware=middleware_list())
 
 

@@ -1,47 +1,185 @@
-"""``status``: what the jobs are doing, from the database."""
+"""``status``: what the jobs are doing, from the database, RabbitMQ and Horizon."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
-from peewee import fn
 
-from anchor_dramatiq.models import Payment, Transaction
+from anchor_dramatiq import observe
+from anchor_dramatiq.config import Settings
 
-
-def transaction_counts() -> dict[str, dict[str, int]]:
-    """Transactions by kind, then status."""
-    counts: dict[str, dict[str, int]] = {}
-    query = (Transaction.select(Transaction.kind, Transaction.status, fn.COUNT(Transaction.id))
-             .group_by(Transaction.kind, Transaction.status).tuples())
-    for kind, state, count in query:
-        counts.setdefault(kind, {})[state] = count
-    return counts
+DEFAULT_STUCK_AFTER = 900
+HORIZON_STATUS_TIMEOUT = 5.0
 
 
-def payment_counts() -> dict[str, int]:
-    """Recorded incoming payments by outcome."""
-    query = (Payment.select(Payment.outcome, fn.COUNT(Payment.id))
-             .group_by(Payment.outcome).tuples())
-    return dict(query)
+def queue_names() -> list[str]:
+    """Every queue an actor is declared on (importing ``actors`` declares them all)."""
+    from actors import broker
+
+    return sorted(q for q in broker.get_declared_queues() if not q.endswith((".DQ", ".XQ")))
+
+
+def queue_depths(broker_url: str, names: list[str]) -> dict[str, dict[str, int | None]]:
+    """Ready messages in each queue, its delay queue and its dead letters, plus consumers.
+
+    Read with passive declares, which never create a queue. Delayed messages a worker has
+    already fetched (they wait in its memory until due) are not counted by RabbitMQ.
+    """
+    import pika
+    from pika.exceptions import ChannelClosedByBroker
+
+    from anchor_dramatiq.broker import broker_url_with_defaults
+
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url_with_defaults(broker_url)))
+    try:
+        channel = connection.channel()
+        depths: dict[str, dict[str, int | None]] = {}
+        for name in names:
+            row: dict[str, int | None] = {}
+            for key, queue in (("ready", name), ("delayed", f"{name}.DQ"), ("dead", f"{name}.XQ")):
+                try:
+                    method = channel.queue_declare(queue=queue, passive=True).method
+                except ChannelClosedByBroker:  # 404: not declared yet (no worker has started)
+                    row[key] = None
+                    channel = connection.channel()
+                    continue
+                row[key] = method.message_count
+                if key == "ready":
+                    row["consumers"] = method.consumer_count
+            depths[name] = row
+        return depths
+    finally:
+        connection.close()
+
+
+def horizon_latest_ledger(settings: Settings) -> int | None:
+    import requests
+
+    try:
+        response = requests.get(settings.horizon_url.rstrip("/") + "/",
+                                timeout=min(settings.horizon_timeout, HORIZON_STATUS_TIMEOUT))
+        response.raise_for_status()
+        return int(response.json()["history_latest_ledger"])
+    except (requests.RequestException, ValueError, KeyError):
+        return None
+
+
+def streams(settings: Settings, ask_horizon: bool) -> list[dict[str, Any]]:
+    """Each watched account's cursor, last event age, and lag in ledgers behind Horizon."""
+    from anchor_dramatiq.streaming.cursor import stream_status
+
+    rows = stream_status()
+    latest = horizon_latest_ledger(settings) if ask_horizon and rows else None
+    for row in rows:
+        known = latest is not None and row["last_ledger"] is not None
+        row["lag_ledgers"] = max(latest - row["last_ledger"], 0) if known else None
+    return rows
+
+
+def report(settings: Settings, stuck_after: float, ask_horizon: bool) -> dict[str, Any]:
+    queues: dict[str, Any] | None = None
+    queue_error = None
+    if settings.broker_url:
+        try:
+            queues = queue_depths(settings.broker_url, queue_names())
+        except Exception as exc:  # the rest of the report is still worth printing
+            from anchor_dramatiq.logs import redact
+
+            queue_error = redact(f"{type(exc).__name__}: {exc}")
+    return {
+        "transactions": observe.transaction_counts(),
+        "oldest_open_transactions_seconds": observe.oldest_open_transactions(),
+        "submissions": observe.submission_counts(),
+        "submission_latency_last_hour": observe.submission_latency(),
+        "payments": observe.payment_counts(),
+        "queues": queues,
+        "queue_error": queue_error,
+        "streams": streams(settings, ask_horizon),
+        "last_tick_seconds": observe.last_ticks(),
+        "stuck_after_seconds": stuck_after,
+        "stuck": observe.stuck_items(stuck_after),
+        "problem_payments": observe.problem_payments(),
+    }
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _count(value: int | None) -> str:
+    return "absent" if value is None else str(value)
+
+
+def print_report(data: dict[str, Any]) -> None:
+    echo = click.echo
+    echo("transactions (kind, status, count, oldest)")
+    for kind in sorted(data["transactions"]):
+        oldest = data["oldest_open_transactions_seconds"].get(kind, {})
+        for state, count in sorted(data["transactions"][kind].items()):
+            echo(f"  {kind:<12} {state:<32} {count:>8}  {_age(oldest.get(state)) if state in oldest else ''}")
+    echo("stellar submissions (state, count)")
+    for state, count in sorted(data["submissions"].items()):
+        echo(f"  {state:<12} {count:>8}")
+    latency = data["submission_latency_last_hour"]
+    if latency["count"]:
+        shown = ", ".join(f"p{float(q) * 100:g} {s:.1f}s" for q, s in latency["quantiles"].items())
+        echo(f"  settled in the last hour: {latency['count']} ({shown})")
+    echo("incoming payments (outcome, count)")
+    for outcome, count in sorted(data["payments"].items()):
+        echo(f"  {outcome:<12} {count:>8}")
+    echo("queues (ready, delayed, dead letters, consumers)")
+    if data["queue_error"]:
+        echo(f"  unavailable: {data['queue_error']}")
+    elif data["queues"] is None:
+        echo("  in-process broker (ANCHOR_BROKER_URL unset)")
+    else:
+        for name, row in sorted(data["queues"].items()):
+            echo(f"  {name:<20} {_count(row['ready']):>8} {_count(row['delayed']):>8} "
+                 f"{_count(row['dead']):>8} {_count(row.get('consumers')):>8}")
+    echo("streams (account, cursor ledger, last event, lag in ledgers)")
+    for row in data["streams"]:
+        lag = "-" if row["lag_ledgers"] is None else str(row["lag_ledgers"])
+        age = _age(row["last_event_age_seconds"])
+        echo(f"  {row['account']} {row['last_ledger'] or '-':>10} {age:>6} {lag:>6}")
+    echo("periodic ticks (actor, last claimed)")
+    for actor, age in sorted(data["last_tick_seconds"].items()):
+        echo(f"  {actor:<40} {_age(age)} ago")
+    stuck = data["stuck"]
+    echo(f"stuck longer than {_age(data['stuck_after_seconds'])}: {len(stuck['transactions'])} transactions, "
+         f"{len(stuck['submissions'])} submissions, {len(stuck['payments'])} payments")
+    for t in stuck["transactions"]:
+        echo(f"  transaction {t['id']} {t['kind']} {t['status']} started {_age(t['age_seconds'])} ago")
+    for s in stuck["submissions"]:
+        echo(f"  submission {s['hash']} {s['state']} {s['purpose']} stored {_age(s['age_seconds'])} ago")
+    for p in stuck["payments"]:
+        echo(f"  payment {p['operation_id']} to {p['account']} recorded {_age(p['age_seconds'])} ago")
+    echo(f"unmatched / ambiguous / rejected payments (newest {len(data['problem_payments'])})")
+    for p in data["problem_payments"]:
+        echo(f"  {p['operation_id']} {p['outcome']:<10} {p['amount']} {p['asset']} memo={p['memo']!r} "
+             f"from {p['from']}: {p['reason']}")
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document")
-def status(as_json: bool) -> None:
-    """Transactions by kind and status, and incoming payments by outcome."""
+@click.option("--stuck-after", type=click.FloatRange(min=0), default=DEFAULT_STUCK_AFTER, show_default=True,
+              help="Seconds after which waiting work is listed as stuck")
+@click.option("--horizon/--no-horizon", default=True, show_default=True,
+              help="Ask Horizon for the latest ledger to show stream lag")
+def status(as_json: bool, stuck_after: float, horizon: bool) -> None:
+    """Transactions, submissions, payments, queue depths, streams, stuck and unmatched items."""
     from anchor_dramatiq.cli import load
 
-    load()
-    report = {"transactions": transaction_counts(), "payments": payment_counts()}
+    settings = load()
+    data = report(settings, stuck_after, horizon)
     if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=True))
-        return
-    click.echo("transactions")
-    for kind in sorted(report["transactions"]):
-        for state, count in sorted(report["transactions"][kind].items()):
-            click.echo(f"  {kind:<20} {state:<32} {count:>8}")
-    click.echo("incoming payments")
-    for outcome, count in sorted(report["payments"].items()):
-        click.echo(f"  {outcome:<20} {count:>8}")
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        print_report(data)

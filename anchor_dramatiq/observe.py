@@ -1,0 +1,145 @@
+"""What the jobs are doing, read from the database: shared by ``status`` and the metrics.
+
+Everything here is a read of the tables at the moment of the call, so every process that
+reports it (the status command, each process's metrics endpoint) reports the same numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from peewee import fn
+
+from anchor_dramatiq.db import utcnow
+from anchor_dramatiq.models import JobRun, Payment, Submission, Transaction
+
+#: Polaris statuses after which nothing more happens to a transaction.
+FINAL_STATUSES = frozenset({"completed", "refunded", "expired", "error", "no_market", "too_small",
+                            "too_large"})
+#: Statuses in which the anchor (these jobs), not the user or wallet, must act next.
+ANCHOR_SIDE_STATUSES = ("pending_user_transfer_complete", "pending_external", "pending_anchor",
+                        "pending_stellar")
+LIVE_SUBMISSION_STATES = ("built", "submitted")
+PROBLEM_OUTCOMES = ("unmatched", "ambiguous", "rejected")
+LATENCY_WINDOW = dt.timedelta(hours=1)
+LATENCY_QUANTILES = (0.5, 0.9, 0.99)
+
+
+def _age(now: dt.datetime, moment: dt.datetime | None) -> float | None:
+    return None if moment is None else max((now - moment).total_seconds(), 0.0)
+
+
+def transaction_counts() -> dict[str, dict[str, int]]:
+    """Transactions by kind, then status."""
+    counts: dict[str, dict[str, int]] = {}
+    query = (Transaction.select(Transaction.kind, Transaction.status, fn.COUNT(Transaction.id))
+             .group_by(Transaction.kind, Transaction.status).tuples())
+    for kind, state, count in query:
+        counts.setdefault(kind, {})[state] = count
+    return counts
+
+
+def oldest_open_transactions() -> dict[str, dict[str, float]]:
+    """Per kind and non-final status: seconds since the oldest such transaction started."""
+    now = utcnow()
+    out: dict[str, dict[str, float]] = {}
+    query = (Transaction.select(Transaction.kind, Transaction.status, fn.MIN(Transaction.started_at))
+             .where(Transaction.status.not_in(list(FINAL_STATUSES)))
+             .group_by(Transaction.kind, Transaction.status).tuples())
+    for kind, state, started in query:
+        age = _age(now, Transaction.started_at.python_value(started))
+        if age is not None:
+            out.setdefault(kind, {})[state] = age
+    return out
+
+
+def submission_counts() -> dict[str, int]:
+    query = Submission.select(Submission.state, fn.COUNT(Submission.id)).group_by(Submission.state)
+    return dict(query.tuples())
+
+
+def oldest_live_submissions() -> dict[str, float]:
+    """Per live state (built, submitted): seconds since the oldest such envelope was stored."""
+    now = utcnow()
+    query = (Submission.select(Submission.state, fn.MIN(Submission.created_at))
+             .where(Submission.state.in_(LIVE_SUBMISSION_STATES)).group_by(Submission.state).tuples())
+    return {state: _age(now, Submission.created_at.python_value(created)) for state, created in query}
+
+
+def submission_latency() -> dict[str, Any]:
+    """Seconds from stored envelope to settled, for submissions settled in the last hour."""
+    since = utcnow() - LATENCY_WINDOW
+    rows = (Submission.select(Submission.created_at, Submission.settled_at)
+            .where(Submission.settled_at >= since, Submission.state != "expired").tuples())
+    latencies = sorted(max((settled - created).total_seconds(), 0.0) for created, settled in rows)
+    quantiles = {}
+    for q in LATENCY_QUANTILES:
+        if latencies:
+            quantiles[str(q)] = latencies[min(int(q * len(latencies)), len(latencies) - 1)]
+    return {"count": len(latencies), "sum": sum(latencies), "quantiles": quantiles}
+
+
+def payment_counts() -> dict[str, int]:
+    """Recorded incoming payments by outcome."""
+    query = Payment.select(Payment.outcome, fn.COUNT(Payment.id)).group_by(Payment.outcome).tuples()
+    return dict(query)
+
+
+def oldest_pending_payment() -> float | None:
+    """Seconds since the oldest payment still waiting to be processed was recorded."""
+    oldest = Payment.select(fn.MIN(Payment.recorded_at)).where(Payment.outcome == "pending").scalar()
+    return _age(utcnow(), Payment.recorded_at.python_value(oldest))
+
+
+def last_ticks() -> dict[str, float]:
+    """Per periodic tick actor: seconds since its last claimed tick (a stopped scheduler shows here)."""
+    now = utcnow()
+    query = JobRun.select(JobRun.actor, fn.MAX(JobRun.created_at)).group_by(JobRun.actor).tuples()
+    return {actor: _age(now, JobRun.created_at.python_value(last)) for actor, last in query}
+
+
+def stuck_items(older_than: float) -> dict[str, list[dict[str, Any]]]:
+    """Work waiting on the anchor for longer than ``older_than`` seconds.
+
+    Transactions: in an anchor-side status and started that long ago (Polaris keeps no time
+    of the last status change). Submissions: built or submitted that long ago. Payments:
+    recorded that long ago and not processed yet.
+    """
+    now = utcnow()
+    cutoff = now - dt.timedelta(seconds=older_than)
+    transactions = [
+        {"id": str(t.id), "kind": t.kind, "status": t.status, "started_at": t.started_at.isoformat(),
+         "age_seconds": _age(now, t.started_at)}
+        for t in Transaction.select().where(Transaction.status.in_(ANCHOR_SIDE_STATUSES),
+                                            Transaction.started_at < cutoff)
+        .order_by(Transaction.started_at)
+    ]
+    submissions = [
+        {"hash": s.hash, "state": s.state, "purpose": s.purpose, "source_account": s.source_account,
+         "created_at": s.created_at.isoformat(), "age_seconds": _age(now, s.created_at)}
+        for s in Submission.select().where(Submission.state.in_(LIVE_SUBMISSION_STATES),
+                                           Submission.created_at < cutoff)
+        .order_by(Submission.created_at)
+    ]
+    payments = [
+        {"operation_id": p.operation_id, "account": p.account, "recorded_at": p.recorded_at.isoformat(),
+         "age_seconds": _age(now, p.recorded_at)}
+        for p in Payment.select().where(Payment.outcome == "pending", Payment.recorded_at < cutoff)
+        .order_by(Payment.recorded_at)
+    ]
+    return {"transactions": transactions, "submissions": submissions, "payments": payments}
+
+
+def problem_payments(limit: int = 50) -> list[dict[str, Any]]:
+    """The newest unmatched, ambiguous or rejected payments: money an operator must place."""
+    query = (Payment.select().where(Payment.outcome.in_(PROBLEM_OUTCOMES))
+             .order_by(Payment.recorded_at.desc()).limit(limit))
+    return [
+        {"operation_id": p.operation_id, "outcome": p.outcome, "reason": p.reason, "account": p.account,
+         "from": p.from_address, "amount": str(p.amount) if p.amount is not None else None,
+         "asset": f"{p.asset_code}:{p.asset_issuer}" if p.asset_code else p.asset_type,
+         "memo": p.memo, "memo_type": p.memo_type, "transaction_hash": p.transaction_hash,
+         "recorded_at": p.recorded_at.isoformat()}
+        for p in query
+    ]
