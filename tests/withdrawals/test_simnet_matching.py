@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -21,12 +20,6 @@ from .chain import Chain, StreamerThread
 from .factories import make_withdrawal
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def sim() -> Iterator[Simnet]:
-    with Simnet(ledger_interval=0.1, stream_timeout=5.0) as net:
-        yield net
 
 
 @pytest.fixture
