@@ -41,12 +41,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from anchor_dramatiq.cli import assets, basics, status
+    from anchor_dramatiq.cli import assets, basics, payments, status
 
     main.add_command(basics.migrate)
     main.add_command(basics.config_command)
     main.add_command(assets.asset)
     main.add_command(status.status)
+    main.add_command(payments.payments)
     try:
         from anchor_dramatiq.simnet.cli import simnet_command
     except ImportError:  # simnet is optional at import time while it is being built

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from peewee import fn
 from stellar_sdk import Server
 
 from anchor_dramatiq.models import Payment, Transaction
@@ -27,12 +26,9 @@ MARGIN = dt.timedelta(minutes=5)  # clock differences between the anchor and the
 
 def oldest_waiting() -> dt.datetime | None:
     """When the oldest withdrawal or send still waiting for its payment started."""
-    value = Transaction.select(fn.MIN(Transaction.started_at)).where(waiting()).scalar(convert=True)
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value
+    row = (Transaction.select(Transaction.started_at).where(waiting())
+           .order_by(Transaction.started_at).first())
+    return row.started_at if row else None
 
 
 def reconcile_account(server: Server, account: str, since: dt.datetime,
