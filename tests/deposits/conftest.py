@@ -21,6 +21,8 @@ from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.models import Asset, Transaction
 from anchor_dramatiq.simnet import Simnet
 
+TEST_SECRET_KEY_ENV = {"ANCHOR_SECRET_KEY": "test-secret-key-for-anchor-dramatiq"}
+
 
 @dataclass
 class Anchor:
