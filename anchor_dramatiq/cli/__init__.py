@@ -41,11 +41,12 @@ def main() -> None:
 
 
 def _register() -> None:
-    from anchor_dramatiq.cli import assets, basics, payments, status
+    from anchor_dramatiq.cli import assets, basics, channels, payments, status
 
     main.add_command(basics.migrate)
     main.add_command(basics.config_command)
     main.add_command(assets.asset)
+    main.add_command(channels.channels)
     main.add_command(status.status)
     main.add_command(payments.payments)
     try:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from stellar_sdk import Keypair
+from stellar_sdk import Account, Keypair, Server, TransactionBuilder
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.crypto import Secret, encrypt_seed
 from anchor_dramatiq.db import database, is_postgres, is_sqlite, utcnow
 from anchor_dramatiq.models import Channel
+from anchor_dramatiq.stellar.submission import network_fee, new_submission, submit
 
 
 def lease_seconds(settings: Settings) -> int:
@@ -76,3 +77,33 @@ def _write_lock():
     if is_sqlite():
         return database.atomic(lock_type="IMMEDIATE")
     return database.atomic()
+
+
+def create(server: Server, funder: Keypair, count: int, settings: Settings,
+           starting_balance: str = "2") -> list[str]:
+    """Create ``count`` channel accounts funded by ``funder`` and register them.
+
+    Up to 100 accounts per transaction; each transaction goes through the submission
+    protocol's store-then-submit, and a key is registered only once its account exists.
+    """
+    created: list[str] = []
+    while len(created) < count:
+        keypairs = [Keypair.random() for _ in range(min(100, count - len(created)))]
+        account_json = server.accounts().account_id(funder.public_key).call()
+        builder = TransactionBuilder(Account(funder.public_key, int(account_json["sequence"])),
+                                     settings.network_passphrase, base_fee=network_fee(server, settings))
+        for keypair in keypairs:
+            builder.append_create_account_op(keypair.public_key, starting_balance)
+        envelope = builder.set_timeout(settings.tx_timeout).build()
+        envelope.sign(funder)
+        with database.atomic():
+            submission = new_submission(envelope, purpose="channels", channel=None, items=[])
+        outcome = submit(server, submission)
+        if outcome.state != "succeeded":
+            raise RuntimeError(f"creating channel accounts failed: {outcome.state} {outcome.tx_code or ''} "
+                               f"{outcome.op_codes or ''} (transaction {submission.hash})")
+        with database.atomic():
+            for keypair in keypairs:
+                register(keypair, settings)
+        created += [k.public_key for k in keypairs]
+    return created

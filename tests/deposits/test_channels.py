@@ -1,0 +1,31 @@
+"""Channel accounts: created on simnet, leased one holder at a time, used as transaction source."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from anchor_dramatiq.deposits import submit_deposit
+from anchor_dramatiq.models import Channel, Submission, Transaction
+from anchor_dramatiq.stellar import channels
+
+
+def test_channels_are_created_leased_and_used(anchor):
+    with anchor.server() as server:
+        keys = channels.create(server, anchor.distribution, 2, anchor.settings)
+    assert len(keys) == 2 and Channel.select().count() == 2
+    assert all(anchor.sim.account(key) is not None for key in keys)
+    first = channels.lease(anchor.settings)
+    second = channels.lease(anchor.settings)
+    assert first and second and first[0].public_key != second[0].public_key
+    assert channels.lease(anchor.settings) is None  # both held
+    channels.release(first[0].public_key, first[1])
+    channels.release(second[0].public_key, second[1])
+
+    wallet = anchor.wallet()
+    deposit = anchor.deposit(wallet.public_key, "2")
+    assert submit_deposit(deposit.id) == "succeeded"
+    submission = Submission.get(Submission.purpose == "deposit")
+    assert submission.channel in keys and submission.source_account == submission.channel
+    assert Transaction.get_by_id(deposit.id).status == "completed"
+    assert anchor.balance(wallet.public_key) == Decimal(2)
+    assert Channel.get_by_id(submission.channel).lease_owner is None  # released once settled
