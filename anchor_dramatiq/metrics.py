@@ -140,13 +140,21 @@ def registry(*, multiprocess_dir: str | None = None) -> Any:
 
 
 def start_metrics_server(settings: Settings, *, multiprocess_dir: str | None = None) -> Any | None:
-    """Serve metrics in a background thread when ``ANCHOR_METRICS_PORT`` is set; the server or None."""
+    """Serve metrics in a background thread when ``ANCHOR_METRICS_PORT`` is set; the server or None.
+
+    A port that cannot be bound is logged, not fatal: moving money matters more than metrics.
+    """
     if not settings.metrics_port:
         return None
     from prometheus_client import start_http_server
 
-    server, _thread = start_http_server(settings.metrics_port, addr=settings.metrics_host,
-                                        registry=registry(multiprocess_dir=multiprocess_dir))
+    try:
+        server, _thread = start_http_server(settings.metrics_port, addr=settings.metrics_host,
+                                            registry=registry(multiprocess_dir=multiprocess_dir))
+    except OSError as exc:  # e.g. the port is taken: the process still does its work
+        log.error("metrics: cannot listen on %s:%d (%s); running without metrics",
+                  settings.metrics_host, settings.metrics_port, exc)
+        return None
     log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
     return server
 

@@ -65,3 +65,32 @@ def workers_argv(processes: int = 1, threads: int = 2) -> list[str]:
 
 def scheduler_argv() -> list[str]:
     return [bin_path("periodiq"), "scheduler"]
+
+
+def purge_queues(broker_url: str, names: list[str]) -> None:
+    """Empty the project's queues (and their delay and dead-letter queues) left by earlier tests."""
+    import pika
+    from pika.exceptions import ChannelClosedByBroker
+
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    try:
+        channel = connection.channel()
+        for name in names:
+            for queue in (name, f"{name}.DQ", f"{name}.XQ"):
+                try:
+                    channel.queue_purge(queue)
+                except ChannelClosedByBroker:  # never declared
+                    channel = connection.channel()
+    finally:
+        connection.close()
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
+    """Poll ``predicate`` until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"not within {timeout:.0f}s: {what}")
