@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import itertools
 import re
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from anchor_dramatiq.cli.status import queue_names
 from anchor_dramatiq.config import VARIABLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,7 +107,8 @@ def test_env_files_name_only_known_variables_and_agree_on_credentials() -> None:
 def test_systemd_units_stop_gracefully() -> None:
     units = sorted((DEPLOY / "systemd").glob("*.service"))
     assert {u.name for u in units} == {"anchor-migrate.service", "anchor-workers.service",
-                                       "anchor-scheduler.service", "anchor-streamer.service"}
+                                       "anchor-submitter.service", "anchor-scheduler.service",
+                                       "anchor-streamer.service"}
     ports = set()
     for unit in units:
         parser = configparser.ConfigParser(interpolation=None, strict=False)
@@ -119,7 +122,29 @@ def test_systemd_units_stop_gracefully() -> None:
         assert service["KillMode"] == "mixed"
         assert service["Restart"] == "always"
         ports.add(re.search(r"ANCHOR_METRICS_PORT=(\d+)", service["Environment"]).group(1))
-        if unit.name == "anchor-workers.service":
+        if "dramatiq actors" in service["ExecStart"]:
             shutdown_ms = int(re.search(r"--worker-shutdown-timeout (\d+)", service["ExecStart"]).group(1))
             assert int(service["TimeoutStopSec"]) * 1000 > shutdown_ms
-    assert len(ports) == 3, "each process on a host needs its own metrics port"
+    assert len(ports) == 4, "each process on a host needs its own metrics port"
+
+
+def consumed_queues(argv: list[str]) -> list[str]:
+    if "--queues" not in argv:
+        return []
+    rest = argv[argv.index("--queues") + 1:]
+    return [q for q in itertools.takewhile(lambda a: not a.startswith("-"), rest)]
+
+
+def test_worker_groups_consume_every_queue_and_submission_apart() -> None:
+    """A queue no group consumes would hold its messages forever: every declared queue is listed."""
+    declared = set(queue_names())
+    assert "stellar" in declared
+    groups = {name: consumed_queues(spec["command"]) for name, spec in compose()["services"].items()
+              if spec.get("command", [None])[0] == "dramatiq"}
+    assert groups["submitter"] == ["stellar"]
+    assert "stellar" not in groups["workers"]
+    assert set(itertools.chain(*groups.values())) == declared
+    units = {unit.name: consumed_queues(re.search(r"ExecStart=(.*)", unit.read_text()).group(1).split())
+             for unit in (DEPLOY / "systemd").glob("*.service") if "dramatiq actors" in unit.read_text()}
+    assert units["anchor-submitter.service"] == ["stellar"]
+    assert set(itertools.chain(*units.values())) == declared
