@@ -1,0 +1,60 @@
+"""A deposit paid by a real worker process with DEBUG logging: no seed or secret in any line."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import dramatiq
+import pytest
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+from anchor_dramatiq.deposits.messages import STELLAR_QUEUE, SUBMIT_DEPOSIT
+from anchor_dramatiq.models import Transaction
+from operations.processes import REPO, purge_queues, wait_until, workers_argv
+from tests.deposits.conftest import TEST_SECRET_KEY_ENV, anchor, broker, sim  # noqa: F401
+
+SEED = re.compile(r"S[A-Z2-7]{55}")
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_debug_logs_of_a_paid_deposit_hold_no_secret(anchor, db_url, broker_url, start, log_format,  # noqa: F811
+                                                      tmp_path) -> None:
+    purge_queues(broker_url, [STELLAR_QUEUE, "periodic"])
+    env = {**os.environ, **TEST_SECRET_KEY_ENV, "ANCHOR_DATABASE_URL": db_url,
+           "ANCHOR_BROKER_URL": broker_url, "ANCHOR_HORIZON_URL": anchor.sim.url,
+           "ANCHOR_NETWORK_PASSPHRASE": anchor.settings.network_passphrase,
+           "ANCHOR_SIGNING_SEED": anchor.issuer.secret,
+           "ANCHOR_LOG_LEVEL": "DEBUG", "ANCHOR_LOG_FORMAT": log_format}
+    wallet = anchor.wallet()
+    deposit = anchor.deposit(wallet.public_key, "12.5")
+    workers = start(workers_argv(1, 2) + ["-v"], env, "workers")
+    workers.wait_for_log("Worker process is ready for action.")
+    rabbit = RabbitmqBroker(url=broker_url, confirm_delivery=True)
+    try:
+        rabbit.declare_queue(STELLAR_QUEUE)
+        rabbit.enqueue(dramatiq.Message(queue_name=STELLAR_QUEUE, actor_name=SUBMIT_DEPOSIT,
+                                        args=(str(deposit.id),), kwargs={}, options={}))
+    finally:
+        rabbit.close()
+    wait_until(lambda: Transaction.get_by_id(deposit.id).status == "completed", 30, "the deposit paid")
+    status = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "status", "--no-horizon"],
+                            env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert workers.terminate(timeout=30) == 0
+
+    text = workers.log() + status.stdout + status.stderr
+    assert str(deposit.id) in text or "submit_deposit" in text  # the flow did log at DEBUG
+    secrets = [anchor.distribution.secret, anchor.issuer.secret, TEST_SECRET_KEY_ENV["ANCHOR_SECRET_KEY"],
+               "guest:guest@"]
+    for line in text.splitlines():
+        assert not SEED.search(line), line
+        for secret in secrets:
+            assert secret not in line, line
+        if log_format == "json" and line.startswith("{"):
+            json.loads(line)
+    if log_format == "json":
+        assert sum(line.startswith("{") for line in workers.log().splitlines()) > 10
