@@ -148,3 +148,15 @@ def test_worker_groups_consume_every_queue_and_submission_apart() -> None:
              for unit in (DEPLOY / "systemd").glob("*.service") if "dramatiq actors" in unit.read_text()}
     assert units["anchor-submitter.service"] == ["stellar"]
     assert set(itertools.chain(*units.values())) == declared
+
+
+def test_operations_guide_documents_every_variable_and_metric() -> None:
+    guide = (REPO / "docs" / "operations.md").read_text()
+    assert [var.env for var in VARIABLES if f"`{var.env}`" not in guide] == []
+    import anchor_dramatiq.metrics as metrics_module
+
+    source = Path(metrics_module.__file__).read_text()
+    names = set(re.findall(r'"(anchor_[a-z_]+)"', source))
+    assert names and [name for name in sorted(names) if f"`{name}`" not in guide] == []
+    for queue in queue_names():
+        assert f"| `{queue}` |" in guide, queue
