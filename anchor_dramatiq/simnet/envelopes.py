@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 
 from stellar_sdk import xdr
+from xdrlib3 import Unpacker
 
 from .assets import muxed
 
@@ -96,6 +97,14 @@ def _tx_hash(net: bytes, tx: xdr.Transaction) -> bytes:
     return hashlib.sha256(payload.to_xdr_bytes()).digest()
 
 
+def _tx_hash_from_raw(net: bytes, raw: bytes, sigs: list[xdr.DecoratedSignature]) -> bytes:
+    """Same hash as ``_tx_hash`` for a v1 envelope, from the submitted bytes (no re-encoding):
+    the envelope is its 4-byte type, the transaction, then the signatures."""
+    sig_bytes = 4 + sum(8 + (len(s.signature.signature) + 3) // 4 * 4 for s in sigs)
+    tx_bytes = raw[4:len(raw) - sig_bytes]
+    return hashlib.sha256(net + raw[:4] + tx_bytes).digest()
+
+
 def _fee_bump_hash(net: bytes, fb: xdr.FeeBumpTransaction) -> bytes:
     payload = xdr.TransactionSignaturePayload(
         network_id=xdr.Hash(net),
@@ -125,11 +134,9 @@ def decode(envelope_xdr: str, passphrase: str) -> Envelope:
     text = "".join(envelope_xdr.split())
     try:
         raw = base64.b64decode(text, validate=True)
-        env = xdr.TransactionEnvelope.from_xdr_bytes(raw)
-        if env.to_xdr_bytes() != raw:
-            raise MalformedEnvelope("trailing bytes after the envelope")
-    except MalformedEnvelope:
-        raise
+        unpacker = Unpacker(raw)
+        env = xdr.TransactionEnvelope.unpack(unpacker)
+        unpacker.done()  # raises on trailing bytes
     except Exception as exc:  # base64, xdrlib3 and enum errors all mean "cannot decode"
         raise MalformedEnvelope(str(exc)) from exc
     net = network_id(passphrase)
@@ -139,7 +146,7 @@ def decode(envelope_xdr: str, passphrase: str) -> Envelope:
         tx_hash = _tx_hash(net, tx)
     elif env.type == EnvType.ENVELOPE_TYPE_TX:
         tx, sigs = env.v1.tx, env.v1.signatures
-        tx_hash = _tx_hash(net, tx)
+        tx_hash = _tx_hash_from_raw(net, raw, sigs)
     else:
         fb = env.fee_bump.tx
         tx, sigs = fb.inner_tx.v1.tx, fb.inner_tx.v1.signatures

@@ -82,6 +82,7 @@ class Network:
             hashlib.sha256(b"simnet friendbot " + passphrase.encode()).digest())
         self.queue: dict[str, Queued] = {}  # by sequence source account
         self.queued_hashes: dict[str, str] = {}  # hash -> source account
+        self.queued_ops = 0
         self.pending: dict[str, Pending] = {}
         self._arrivals = 0
         self._friend_requests: list[tuple[str, int, asyncio.Future]] = []
@@ -301,12 +302,14 @@ class Network:
     def _enqueue(self, env: Envelope) -> None:
         self._arrivals += 1
         self.queue[env.source] = Queued(env, self._arrivals)
+        self.queued_ops += len(env.ops)
         self.queued_hashes[env.hash_hex] = env.source
         if env.inner_hash is not None:
             self.queued_hashes[env.inner_hash.hex()] = env.source
 
     def _unqueue(self, env: Envelope) -> None:
-        self.queue.pop(env.source, None)
+        if self.queue.pop(env.source, None) is not None:
+            self.queued_ops -= len(env.ops)
         self.queued_hashes.pop(env.hash_hex, None)
         if env.inner_hash is not None:
             self.queued_hashes.pop(env.inner_hash.hex(), None)
@@ -317,9 +320,7 @@ class Network:
 
     def _make_room(self, env: Envelope) -> bool:
         """Core's queue limit: evict lower bidders for a higher one, else refuse."""
-        limit = self.ledger_capacity * QUEUE_MULTIPLIER
-        used = sum(len(q.env.ops) for q in self.queue.values())
-        need = used + len(env.ops) - limit
+        need = self.queued_ops + len(env.ops) - self.ledger_capacity * QUEUE_MULTIPLIER
         if need <= 0:
             return True
         rate = env.max_fee / env.fee_ops
