@@ -1,0 +1,3 @@
+"""No views: this project only runs Polaris's models and background commands."""
+
+urlpatterns: list = []
