@@ -64,6 +64,10 @@ class SignatureChecker:
                 self.used[i] = found = True
         return found
 
+    def signed_by(self, account_id: str) -> bool:
+        """Core's checkSignatureNoAccount: the account's own key signed (it may not exist yet)."""
+        return self._matches(account_id)
+
     def weight(self, account: Account) -> int:
         """Total weight of the account's signers that signed (capped at 255 as in core)."""
         if account.account_id not in self._weights:
@@ -153,8 +157,13 @@ def _inner_check(env: Envelope, st: LedgerState, now: int, next_ledger: int,
     for op in env.ops:
         src_id = op_source(op, env.source)
         src = st.account(src_id)
-        if src is None:
+        if src is None and not op.source_account:
             res = op_top_result(xdr.OperationResultCode.opNO_ACCOUNT)
+        elif src is None:
+            # An earlier operation may create it (core's checkSignatureNoAccount); whether it
+            # exists is settled when the operation applies.
+            res = (check_op(op, src_id) if checker.signed_by(src_id)
+                   else op_top_result(xdr.OperationResultCode.opBAD_AUTH))
         elif not checker.meets(src, threshold_level(op)):
             res = op_top_result(xdr.OperationResultCode.opBAD_AUTH)
         else:

@@ -178,3 +178,30 @@ def test_manage_data_bump_sequence_set_options_and_merge(sim, server, funded):
     assert sim.balance(b.public_key) > Decimal("19999.99")
     merge = sim.payments(b.public_key)[-1]
     assert merge["type"] == "account_merge" and merge["stroops"] > 99_999_000_000
+
+
+def test_operation_source_created_earlier_in_the_same_transaction(sim, server, funded):
+    """Core's rule: an op may act for an account an earlier op creates, if that key signed."""
+    from stellar_sdk import Asset, Keypair
+    from stellar_sdk.exceptions import BadRequestError
+
+    funder, issuer, newcomer = funded(), funded(), Keypair.random()
+    usd = Asset("USD", issuer.public_key)
+    tx = build(server, sim.passphrase, funder,
+               lambda b: b.append_create_account_op(newcomer.public_key, "10"),
+               lambda b: b.append_change_trust_op(usd, source=newcomer.public_key),
+               signers=[funder, newcomer])
+    server.submit_transaction(tx)
+    assert sim.balance(newcomer.public_key, usd) == 0
+
+    stranger = Keypair.random()
+    unsigned = build(server, sim.passphrase, funder,
+                     lambda b: b.append_create_account_op(stranger.public_key, "10"),
+                     lambda b: b.append_change_trust_op(usd, source=stranger.public_key))
+    try:
+        server.submit_transaction(unsigned)
+        raise AssertionError("accepted without the new account's signature")
+    except BadRequestError as exc:
+        assert exc.extras["result_codes"] == {"transaction": "tx_failed",
+                                              "operations": ["op_success", "op_bad_auth"]}
+    assert sim.account(stranger.public_key) is None
