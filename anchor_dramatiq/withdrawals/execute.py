@@ -23,7 +23,7 @@ from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.errors import PermanentError
 from anchor_dramatiq.integrations import RailsIntegration
 from anchor_dramatiq.models import Asset, Transaction
-from anchor_dramatiq.payments.matching import WITHDRAWAL_KINDS, ready_status
+from anchor_dramatiq.payments.matching import WAITING_STATUS, WITHDRAWAL_KINDS, ready_status
 from anchor_dramatiq.transitions import transition
 from anchor_dramatiq.withdrawals import leases
 
@@ -38,6 +38,11 @@ def ready() -> Expression:
     """Paid and waiting for the payout: SEP-6/24 in ``pending_anchor``, SEP-31 in ``pending_receiver``."""
     return (((Transaction.kind.in_(WITHDRAWAL_KINDS)) & (Transaction.status == "pending_anchor"))
             | ((Transaction.kind == "send") & (Transaction.status == "pending_receiver")))
+
+
+def payable(transaction: Transaction) -> bool:
+    """A withdrawal or send in its paid status; a deposit in ``pending_anchor`` is not a payout."""
+    return transaction.kind in WAITING_STATUS and transaction.status == ready_status(transaction)
 
 
 def default_fee(transaction: Transaction) -> Decimal:
@@ -85,7 +90,7 @@ def execute_outgoing(transaction_id: uuid.UUID, rails: RailsIntegration, setting
     transaction = Transaction.get_or_none(Transaction.id == transaction_id)
     if transaction is None:
         raise PermanentError(f"transaction {transaction_id} does not exist")
-    if transaction.status != ready_status(transaction):
+    if not payable(transaction):
         return "not_ready"
     owner = leases.new_owner()
     lease = leases.claim(transaction.id, ACTION, owner, settings.claim_timeout)
