@@ -7,18 +7,22 @@ the ``POLARIS_BENCH_DISTRIBUTION_SEED`` variable, never from the command line or
 
     manage.py bench asset --code USD --issuer G... [--deposit-fee-fixed 1 ...]
     manage.py bench deposits --asset 1 --amount 100 --to G... [--to G...] [--count N]
-    manage.py bench withdrawals --asset 1 --amount 50 [--count N]
+    manage.py bench withdrawals --asset 1 --amount 50 [--count N] [--paid]
     manage.py bench pending --asset 1 --count 100000
+    manage.py bench sweep
     manage.py bench read ID [ID ...]
 """
 
 import json
 import os
+import resource
+import time
 import uuid
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 from polaris.integrations import registered_custody_integration as rci
+from polaris.management.commands.process_pending_deposits import ProcessPendingDeposits
 from polaris.models import Asset, Transaction
 from polaris.utils import validate_account_and_memo
 
@@ -60,9 +64,12 @@ class Command(BaseCommand):
         withdrawals.add_argument("--asset", type=int, required=True)
         withdrawals.add_argument("--amount", type=Decimal, required=True)
         withdrawals.add_argument("--count", type=int, default=1)
+        withdrawals.add_argument("--paid", action="store_true",
+                                 help="already matched to a payment: pending_anchor, amount_in set")
         pending = sub.add_parser("pending")
         pending.add_argument("--asset", type=int, required=True)
         pending.add_argument("--count", type=int, required=True)
+        sub.add_parser("sweep")
         read = sub.add_parser("read")
         read.add_argument("ids", nargs="+")
 
@@ -109,6 +116,8 @@ class Command(BaseCommand):
             account, memo, memo_type = validate_account_and_memo(
                 *rci.get_receiving_account_and_memo(request=None, transaction=row))
             row.receiving_anchor_account, row.memo, row.memo_type = account, memo, memo_type
+            if options["paid"]:
+                row.status, row.amount_in = Transaction.STATUS.pending_anchor, options["amount"]
             rows.append(row)
         Transaction.objects.bulk_create(rows, batch_size=BULK)
         return {"withdrawals": [{"id": str(r.id), "memo": r.memo, "memo_type": r.memo_type,
@@ -127,6 +136,15 @@ class Command(BaseCommand):
             Transaction.objects.bulk_create(batch)
             made += len(batch)
         return {"created": made}
+
+    def _sweep(self, options):
+        """One pass of the deposit poll process_pending_deposits makes every interval, measured."""
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        ready = ProcessPendingDeposits.get_ready_deposits()
+        seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {"seconds": seconds, "rss_before_kib": before, "rss_peak_kib": peak, "ready": len(ready)}
 
     def _read(self, options):
         rows = Transaction.objects.filter(id__in=[uuid.UUID(i) for i in options["ids"]])
