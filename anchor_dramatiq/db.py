@@ -44,8 +44,10 @@ SQLITE_PRAGMAS = {"journal_mode": "wal", "busy_timeout": 30_000, "foreign_keys":
 def open_database(url: str) -> peewee.Database:
     """Build the peewee database for ``url`` and point :data:`database` at it."""
     if url.startswith("sqlite"):
+        # BEGIN IMMEDIATE: a transaction takes the write lock up front, so two threads never
+        # deadlock upgrading read locks (SQLite would answer "database is locked" at once).
         db = connect_url(url, pragmas=SQLITE_PRAGMAS, field_types=SQLITE_TYPES,
-                         check_same_thread=False, timeout=30)
+                         check_same_thread=False, timeout=30, lock_type="IMMEDIATE")
     else:
         db = connect_url(url.replace("postgres://", "postgresql://", 1),
                          field_types=POSTGRES_TYPES)

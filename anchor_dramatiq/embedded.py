@@ -1,4 +1,4 @@
-"""Workers and scheduler in one process, on the in-process broker.
+"""Workers, scheduler and streamer in one process, on the in-process broker.
 
 The embedded mode (``anchor-dramatiq run`` / ``demo``) wires the production pieces together
 in threads: the same actors run on Dramatiq worker threads, and :class:`EmbeddedScheduler`
@@ -8,6 +8,7 @@ idempotency and sub-minute fan-out take the same code path as in production.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from datetime import timedelta
@@ -15,6 +16,9 @@ from datetime import timedelta
 import dramatiq
 import pendulum
 from dramatiq import Worker
+
+from anchor_dramatiq.config import Settings
+from anchor_dramatiq.streaming.streamer import Streamer
 
 log = logging.getLogger(__name__)
 
@@ -66,4 +70,33 @@ class EmbeddedWorkers:
         if self.scheduler:
             self.scheduler.stop()
         self.worker.stop(timeout=30_000)
-        self.broker.emit_before("process_stop")
+
+
+class StreamerThread(threading.Thread):
+    """The streamer's asyncio loop in a thread, stopped the way SIGTERM stops the process."""
+
+    def __init__(self, settings: Settings, broker: dramatiq.Broker) -> None:
+        super().__init__(name="embedded-streamer", daemon=True)
+        self.settings = settings
+        self.broker = broker
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._started = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        self._started.set()
+        await Streamer(self.settings, self.broker).run(self._stop_event)
+
+    def start(self) -> None:
+        super().start()
+        self._started.wait(10)
+
+    def stop(self, timeout: float = 30) -> None:
+        if self._loop and self._stop_event:
+            self._loop.call_soon_threadsafe(self._stop_event.set)
+        self.join(timeout)

@@ -41,9 +41,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    from anchor_dramatiq.cli import assets, basics, channels, payments, status
+    from anchor_dramatiq.cli import assets, basics, channels, demo, payments, status
 
     main.add_command(basics.migrate)
+    main.add_command(demo.demo)
+    main.add_command(demo.run)
     main.add_command(basics.config_command)
     main.add_command(assets.asset)
     main.add_command(channels.channels)

@@ -1,0 +1,57 @@
+"""``demo`` and ``run``: the whole system in one process."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--deposits", "-n", type=click.IntRange(0, 10_000), default=20, show_default=True)
+@click.option("--withdrawals", "-m", type=click.IntRange(0, 10_000), default=10, show_default=True)
+@click.option("--ledger-interval", type=click.FloatRange(0.05, 10), default=0.5, show_default=True,
+              help="Seconds between simnet ledger closes")
+@click.option("--channels", type=click.IntRange(0, 100), default=4, show_default=True,
+              help="Channel accounts to submit through")
+@click.option("--faults/--no-faults", default=False, show_default=True,
+              help="Inject 504s that still apply, 503s and dropped streams")
+@click.option("--keep", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Keep the SQLite database at this path (for `anchor-dramatiq status`)")
+@click.option("--timeout", type=click.FloatRange(5, 3600), default=120, show_default=True,
+              help="Give up (exit 1) if not everything is terminal by then")
+def demo(deposits: int, withdrawals: int, ledger_interval: float, channels: int, faults: bool,
+         keep: Path | None, timeout: float) -> None:
+    """Run deposits and withdrawals end to end on an in-process simnet; exit 0 if all is right."""
+    from anchor_dramatiq.demo import DemoOptions, run_demo
+
+    options = DemoOptions(deposits=deposits, withdrawals=withdrawals, ledger_interval=ledger_interval,
+                          channels=channels, faults=faults, database=keep.resolve() if keep else None,
+                          timeout=timeout)
+    raise SystemExit(run_demo(options))
+
+
+@click.command()
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
+def run(threads: int) -> None:
+    """Workers, scheduler and streamer in one process (in-process broker unless ANCHOR_BROKER_URL)."""
+    from anchor_dramatiq.cli import load
+    from anchor_dramatiq.embedded import EmbeddedWorkers, StreamerThread
+
+    settings = load("secret_key")
+    import actors
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    runtime = EmbeddedWorkers(actors.broker, threads=threads)
+    streamer = StreamerThread(settings, actors.broker)
+    runtime.start()
+    streamer.start()
+    click.echo(f"running: {threads} worker threads, scheduler, streamer (Ctrl-C to stop)", err=True)
+    stop.wait()
+    click.echo("stopping: letting in-flight work finish", err=True)
+    streamer.stop()
+    runtime.stop()

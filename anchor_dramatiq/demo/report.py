@@ -1,0 +1,115 @@
+"""What the demo shows: live progress, the closing table, and the check against the ledger."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from decimal import Decimal
+
+from peewee import fn
+
+from anchor_dramatiq.demo.world import TREASURY, WALLET_BALANCE, World
+from anchor_dramatiq.models import Payment, Submission, Transaction
+
+TERMINAL = {"completed", "error", "refunded", "expired", "no_market", "too_small", "too_large"}
+BAR_WIDTH = 24
+
+
+def status_counts(ids: list) -> Counter:
+    query = (Transaction.select(Transaction.status, fn.COUNT(Transaction.id))
+             .where(Transaction.id.in_(ids)).group_by(Transaction.status).tuples())
+    return Counter(dict(query))
+
+
+def bar(done: int, total: int) -> str:
+    filled = BAR_WIDTH * done // total if total else BAR_WIDTH
+    return "[" + "#" * filled + "." * (BAR_WIDTH - filled) + f"] {done}/{total}"
+
+
+def progress_line(world: World) -> tuple[str, bool]:
+    """One line of live progress, and whether every transaction is terminal."""
+    deposits, withdrawals = status_counts(world.deposits), status_counts(world.withdrawals)
+    done_d = sum(n for s, n in deposits.items() if s in TERMINAL)
+    done_w = sum(n for s, n in withdrawals.items() if s in TERMINAL)
+    ticking = " ".join(f"{s}={n}" for s, n in sorted((deposits + withdrawals).items()))
+    line = (f"deposits {bar(done_d, len(world.deposits))}  "
+            f"withdrawals {bar(done_w, len(world.withdrawals))}  {ticking}")
+    return line, done_d == len(world.deposits) and done_w == len(world.withdrawals)
+
+
+def summary(world: World, elapsed: float) -> list[str]:
+    """The closing table."""
+    ids = world.deposits + world.withdrawals
+    rows = (Transaction.select(Transaction.kind, Transaction.status, fn.COUNT(Transaction.id))
+            .where(Transaction.id.in_(ids)).group_by(Transaction.kind, Transaction.status).tuples())
+    succeeded = Submission.select().where((Submission.state == "succeeded")
+                                          & (Submission.purpose != "channels"))
+    ledgers = {s.ledger for s in succeeded if s.ledger}
+    deposit_rows = list(Transaction.select().where(Transaction.id.in_(world.deposits)
+                                                   & (Transaction.status == "completed")))
+    waits = [(t.completed_at - t.queued_at).total_seconds() for t in deposit_rows
+             if t.completed_at and t.queued_at]
+    lines = ["", "transactions by final status"]
+    lines += [f"  {kind:<12} {status:<28} {count:>6}" for kind, status, count in sorted(rows)]
+    lines += [
+        "stellar",
+        f"  transactions submitted       {succeeded.count():>6}",
+        f"  ledgers used                 {len(ledgers):>6}",
+        f"  deposits per ledger          {len(deposit_rows) / max(len(ledgers), 1):>6.1f}",
+    ]
+    if waits:
+        lines.append(f"  funding -> completed         median {statistics.median(waits):.2f}s, "
+                     f"max {max(waits):.2f}s")
+    lines.append("payments needing a human (refund)")
+    needing = Payment.select().where(Payment.outcome.in_(["unmatched", "ambiguous", "rejected"]))
+    lines += [f"  {p.outcome:<10} {p.amount} {p.asset_code}:{(p.asset_issuer or '')[:8]}… "
+              f"from {(p.from_address or '')[:8]}…  {p.reason}" for p in needing]
+    if not needing.exists():
+        lines.append("  none")
+    lines.append(f"finished in {elapsed:.1f}s")
+    return lines
+
+
+def discrepancies(world: World) -> list[str]:
+    """Everything that disagrees between the database and the simnet ledger; empty if all is right."""
+    problems: list[str] = []
+    sim, asset = world.sim, world.stellar_asset
+    deposits = list(Transaction.select().where(Transaction.id.in_(world.deposits)))
+    withdrawals = list(Transaction.select().where(Transaction.id.in_(world.withdrawals)))
+    for row in deposits + withdrawals:
+        if row.status != "completed":
+            problems.append(f"{row.kind} {row.id} ended {row.status}: {row.status_message}")
+        elif not row.stellar_transaction_id or not (sim.transaction(row.stellar_transaction_id) or {}).get(
+                "successful"):
+            problems.append(f"{row.kind} {row.id}: stellar transaction {row.stellar_transaction_id} "
+                            "not successful on the ledger")
+    owed: dict[str, Decimal] = {}
+    for row in deposits:
+        if row.status == "completed":
+            owed[row.to_address] = owed.get(row.to_address, Decimal(0)) + row.amount_out
+    for user in world.depositors:
+        expected = owed.get(user.public_key, Decimal(0))
+        got = sim.balance(user.public_key, asset)
+        if got != expected:
+            problems.append(f"depositor {user.public_key} holds {got}, deposits paid {expected}")
+    for row in withdrawals:
+        if row.status == "completed" and row.amount_in != row.amount_expected:
+            problems.append(f"withdrawal {row.id}: amount_in {row.amount_in} != {row.amount_expected}")
+    by_id = {row.id: row for row in withdrawals}
+    sent = [by_id[tx_id].amount_expected for tx_id in world.withdrawals]  # what each wallet paid
+    paid_out = sum((r.amount_out for r in deposits if r.status == "completed"), Decimal(0))
+    stray_memo_less = Decimal("12.34")
+    expected_distribution = TREASURY + sum(sent, Decimal(0)) + stray_memo_less - paid_out
+    got = sim.balance(world.distribution.public_key, asset)
+    if got != expected_distribution:
+        problems.append(f"distribution holds {got}, the database says {expected_distribution}")
+    for user, amount in zip(world.withdrawers, sent, strict=False):
+        if sim.balance(user.public_key, asset) != WALLET_BALANCE - amount:
+            problems.append(f"withdrawer {user.public_key} was charged other than {amount}")
+    outcomes = Counter(p.outcome for p in Payment.select())
+    # unmatched: the treasury top-up and the stray memo-less payment
+    expected_outcomes = Counter({"matched": len(world.withdrawals), "unmatched": 2,
+                                 "rejected": 1 if world.withdrawals else 0})
+    if +outcomes != +expected_outcomes:
+        problems.append(f"payments recorded {dict(outcomes)}, expected {dict(+expected_outcomes)}")
+    return problems

@@ -1,0 +1,38 @@
+"""`anchor-dramatiq demo` end to end, as a newcomer runs it: a real process, exit code 0."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("faults", [False, True], ids=["calm", "faults"])
+def test_demo_completes_everything_and_agrees_with_the_ledger(tmp_path, faults):
+    argv = [sys.executable, "-m", "anchor_dramatiq.cli", "demo", "--deposits", "6",
+            "--withdrawals", "4", "--ledger-interval", "0.2", "--channels", "2",
+            "--keep", str(tmp_path / "demo.sqlite3"), "--timeout", "150"]
+    if faults:
+        argv.append("--faults")
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "deposit      completed                         6" in out
+    assert "withdrawal   completed                         4" in out
+    assert "rejected" in out and "payment has no memo" in out
+    assert "the ledger agrees with the database" in out
+
+    status = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "status", "--json",
+                             "--no-horizon"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**__import__("os").environ,
+                                 "ANCHOR_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"})
+    assert status.returncode == 0, status.stderr
+    assert '"completed": 6' in status.stdout and '"completed": 4' in status.stdout
+
+
+def test_demo_exits_non_zero_when_it_cannot_finish(tmp_path):
+    """A timeout too short to finish is a failure with the discrepancy printed, not a success."""
+    result = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "demo", "--deposits", "3",
+                             "--withdrawals", "2", "--ledger-interval", "1", "--timeout", "5"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "not every transaction was terminal after 5s" in result.stderr
