@@ -1,0 +1,569 @@
+"""The chaos run: real processes paying deposits and withdrawals while things break.
+
+:class:`ChaosRun` sets up an anchor on simnet (issuer, distribution account, deposit
+wallets, paying wallets), starts ``dramatiq actors`` (several processes), ``periodiq
+scheduler`` with fast schedules and ``python streamer.py`` on RabbitMQ and PostgreSQL, each
+kept running by a supervisor thread (restarted when it exits, as systemd would). Then, at a
+steady rate for ``duration`` seconds, a load thread creates deposits (funded by the rails at
+the next poll) and withdrawals (a wallet really pays the distribution account with the
+withdrawal's memo), while the chaos thread SIGKILLs a random worker process every few
+seconds, SIGKILLs the streamer, kills and restarts RabbitMQ, crash-restarts PostgreSQL once,
+and arms simnet faults (504 after the transaction was applied, dropped and stalled streams).
+Then faults stop and the system drains; :meth:`ChaosRun.verify` checks the simnet ledger,
+the database, the counting rails' log and the dead-letter queues, and returns the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pika
+from operations.processes import Process, bin_path, purge_queues, scheduler_argv
+from peewee import InterfaceError, OperationalError
+from stellar_sdk import Asset as SdkAsset
+from stellar_sdk import Keypair, Server, TextMemo, TransactionBuilder
+from withdrawals.factories import make_asset
+from withdrawals.rails import calls
+
+from anchor_dramatiq.db import database
+from anchor_dramatiq.models import Lease, Payment, Submission, Transaction
+from anchor_dramatiq.simnet import Simnet
+
+TESTS = Path(__file__).resolve().parents[1]
+REPO = TESTS.parent
+QUEUES = ["stellar", "payments", "withdrawals", "periodic", "default"]
+TERMINAL = "completed"
+
+
+@dataclass
+class ChaosConfig:
+    deposits: int
+    withdrawals: int
+    duration: float  # seconds of load and chaos
+    drain_timeout: float
+    worker_kill_every: float = 6.0
+    streamer_kill_every: float = 25.0
+    rabbit_restarts: int = 1
+    postgres_restarts: int = 1
+    processes: int = 2
+    threads: int = 4
+    payers: int = 4
+    wallets: int = 8
+    seed: int = 7
+
+    @classmethod
+    def ci(cls) -> ChaosConfig:
+        return cls(deposits=60, withdrawals=60, duration=60, drain_timeout=150)
+
+    @classmethod
+    def full(cls) -> ChaosConfig:
+        return cls(deposits=2000, withdrawals=2000, duration=600, drain_timeout=420, payers=8,
+                   wallets=20, rabbit_restarts=3, streamer_kill_every=40)
+
+
+@dataclass
+class Report:
+    config: dict[str, Any]
+    load_seconds: float = 0.0
+    faults: Counter = field(default_factory=Counter)
+    drain_seconds: float | None = None
+    double_payments: int = 0
+    lost_payments: int = 0
+    deposits_not_paid: list[str] = field(default_factory=list)
+    deposits_paid_twice: list[str] = field(default_factory=list)
+    withdrawal_payments_unrecorded: list[str] = field(default_factory=list)
+    withdrawal_payments_recorded_twice: list[str] = field(default_factory=list)
+    withdrawals_unmatched: list[str] = field(default_factory=list)
+    payouts_by_calls: dict[str, int] = field(default_factory=dict)
+    payouts_repeated: list[dict[str, Any]] = field(default_factory=list)
+    not_terminal: dict[str, str] = field(default_factory=dict)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters_unaccounted: int = 0
+    submissions: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> str:
+        data = asdict(self)
+        data["faults"] = dict(self.faults)
+        return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
+def db_retry(fn: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """Run a database call from the driver, reconnecting while PostgreSQL restarts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except (OperationalError, InterfaceError):
+            if time.monotonic() > deadline:
+                raise
+            try:
+                database.close()
+            except Exception:  # noqa: BLE001 - the connection is already broken
+                pass
+            time.sleep(0.5)
+
+
+class Supervised:
+    """A process kept running: restarted (after ``delay``) whenever it exits or is killed."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path,
+                 delay: float = 0.5) -> None:
+        self.name, self.argv, self.env, self.log_dir, self.delay = name, argv, env, log_dir, delay
+        self.starts = 0
+        self.process: Process | None = None
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True, name=f"supervise-{name}")
+
+    def _spawn(self) -> None:
+        self.starts += 1
+        self.process = Process(self.argv, self.env, self.log_dir / f"{self.name}-{self.starts}.log")
+
+    def start(self) -> Supervised:
+        with self.lock:
+            self._spawn()
+        self.thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self.stopping.is_set():
+            with self.lock:
+                if self.process.popen.poll() is not None and not self.stopping.is_set():
+                    self.process.kill()  # reap whatever the group left behind
+                    time.sleep(self.delay)
+                    self._spawn()
+            time.sleep(0.2)
+
+    def children(self) -> list[int]:
+        pid = self.process.popen.pid
+        try:
+            text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(p) for p in text.split()]
+
+    def kill_main(self) -> None:
+        with self.lock:
+            self.process.kill()
+
+    def logs(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob(f"{self.name}-*.log")))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(10)
+        with self.lock:
+            if self.process.popen.poll() is None:
+                self.process.popen.send_signal(signal.SIGTERM)
+                try:
+                    self.process.popen.wait(30)
+                except Exception:  # noqa: BLE001 - then kill it
+                    pass
+            self.process.kill()
+
+
+class ChaosRun:
+    def __init__(self, cfg: ChaosConfig, sim: Simnet, db_url: str, broker_url: str, workdir: Path,
+                 rabbit=None, postgres=None, secret_key: str = "chaos-secret-key-0123456789",
+                 log_level: str = "INFO") -> None:
+        self.cfg, self.sim, self.db_url, self.broker_url = cfg, sim, db_url, broker_url
+        self.workdir, self.rabbit, self.postgres = workdir, rabbit, postgres
+        self.secret_key, self.log_level = secret_key, log_level
+        self.random = random.Random(cfg.seed)
+        self.report = Report(config=asdict(cfg))
+        self.deposits: dict[uuid.UUID, tuple[str, Decimal]] = {}  # id -> (destination, amount)
+        self.withdrawals: dict[uuid.UUID, Decimal] = {}
+        self.withdrawal_hashes: dict[uuid.UUID, str] = {}  # id -> Stellar hash of the user's payment
+        self.supervised: dict[str, Supervised] = {}
+        self.errors: list[str] = []
+        self.rails_log = workdir / "rails.log"
+
+    # ------------------------------------------------------------------ setup
+
+    def _submit(self, source: Keypair, build: Callable[[TransactionBuilder], object],
+                signers: list[Keypair] | None = None, wait: bool = True) -> str:
+        with Server(self.sim.url) as server:
+            builder = TransactionBuilder(server.load_account(source.public_key), self.sim.passphrase, 100)
+            build(builder)
+            envelope = builder.set_timeout(120).build()
+            for signer in signers or [source]:
+                envelope.sign(signer)
+            if not wait:
+                server.submit_transaction_async(envelope)
+                return envelope.hash_hex()
+            server.submit_transaction(envelope)
+            return envelope.hash_hex()
+
+    def setup_chain(self) -> None:
+        self.issuer, self.distribution = Keypair.random(), Keypair.random()
+        self.wallets = [Keypair.random() for _ in range(self.cfg.wallets)]
+        self.payers = [Keypair.random() for _ in range(self.cfg.payers)]
+        funder = self.sim.root_keypair
+        everyone = [self.issuer, self.distribution, *self.wallets, *self.payers]
+        for start in range(0, len(everyone), 50):
+            self._submit(funder, lambda b, chunk=everyone[start:start + 50]: [
+                b.append_create_account_op(kp.public_key, "1000") for kp in chunk])
+        self.usd = SdkAsset("USD", self.issuer.public_key)
+        holders = [self.distribution, *self.wallets, *self.payers]
+        for start in range(0, len(holders), 15):  # at most 20 signatures per transaction
+            chunk = holders[start:start + 15]
+            self._submit(funder, lambda b, chunk=chunk: [
+                b.append_change_trust_op(self.usd, source=kp.public_key) for kp in chunk],
+                signers=[funder, *chunk])
+        self._submit(self.issuer, lambda b: [
+            b.append_payment_op(kp.public_key, self.usd, "1000000")
+            for kp in [self.distribution, *self.payers]])
+        asset, account = make_asset("USD", self.issuer.public_key, self.distribution.secret,
+                                    significant_decimals=2)
+        assert account == self.distribution.public_key
+        self.asset = asset
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANCHOR_")}
+        env.update({
+            "ANCHOR_DATABASE_URL": self.db_url,
+            "ANCHOR_BROKER_URL": self.broker_url,
+            "ANCHOR_SECRET_KEY": self.secret_key,
+            "ANCHOR_HORIZON_URL": self.sim.url,
+            "ANCHOR_NETWORK_PASSPHRASE": self.sim.passphrase,
+            "ANCHOR_RAILS": "reliability.rails:ChaosRails",
+            "ANCHOR_SCHEDULE_POLL_PENDING_DEPOSITS": "5s",
+            "ANCHOR_SCHEDULE_EXECUTE_OUTGOING": "10s",
+            "ANCHOR_SCHEDULE_POLL_OUTGOING": "5s",
+            "ANCHOR_SCHEDULE_CHECK_TRUSTLINES": "30s",
+            "ANCHOR_SCHEDULE_MAINTENANCE": "10s",
+            "ANCHOR_SCHEDULE_RECONCILE": "* * * * *",
+            "ANCHOR_CLAIM_TIMEOUT": "30",
+            "ANCHOR_HORIZON_TIMEOUT": "5",
+            "ANCHOR_TX_TIMEOUT": "20",
+            "ANCHOR_STREAM_SILENCE_TIMEOUT": "5",
+            "ANCHOR_LOG_LEVEL": self.log_level,
+            "ANCHOR_TEST_RAILS_LOG": str(self.rails_log),
+            "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)]),
+            "PYTHONUNBUFFERED": "1",
+            "TZ": "UTC",
+            "dramatiq_prom_db": str(self.workdir / "prometheus"),
+        })
+        return env
+
+    def start_processes(self, extra_env: dict[str, str] | None = None) -> None:
+        purge_queues(self.broker_url, QUEUES)
+        env = {**self.env(), **(extra_env or {})}
+        workers = [bin_path("dramatiq"), "actors", "-p", str(self.cfg.processes), "-t", str(self.cfg.threads),
+                   "--worker-shutdown-timeout", "5000"]
+        self.supervised = {
+            "workers": Supervised("workers", workers, env, self.workdir, delay=0.5).start(),
+            "scheduler": Supervised("scheduler", scheduler_argv(), env, self.workdir, delay=1.0).start(),
+            "streamer": Supervised("streamer", [sys.executable, str(REPO / "streamer.py")], env,
+                                   self.workdir, delay=0.5).start(),
+        }
+
+    def stop_processes(self) -> None:
+        for supervised in self.supervised.values():
+            supervised.stop()
+
+    # ------------------------------------------------------------------ load
+
+    def _new_deposit(self, i: int) -> None:
+        destination = self.wallets[i % len(self.wallets)].public_key
+        amount = Decimal("1.00") + Decimal(i) / 100  # unique per deposit: its payment is recognisable
+        transaction_id = uuid.uuid4()
+        db_retry(lambda: Transaction.create(
+            id=transaction_id, kind="deposit", protocol="sep24", status="pending_user_transfer_start",
+            asset=self.asset, amount_expected=amount, stellar_account=destination, to_address=destination))
+        self.deposits[transaction_id] = (destination, amount)
+
+    def _new_withdrawal(self, i: int) -> tuple[uuid.UUID, str, Decimal]:
+        amount = Decimal("2.00") + Decimal(i) / 100
+        transaction_id, memo = uuid.uuid4(), f"cw-{i}"
+        db_retry(lambda: Transaction.create(
+            id=transaction_id, kind="withdrawal", protocol="sep24", status="pending_user_transfer_start",
+            asset=self.asset, amount_expected=amount, memo=memo, memo_type="text",
+            receiving_anchor_account=self.distribution.public_key,
+            stellar_account=self.payers[i % len(self.payers)].public_key))
+        self.withdrawals[transaction_id] = amount
+        return transaction_id, memo, amount
+
+    def _pay(self, payer: Keypair, transaction_id: uuid.UUID, memo: str, amount: Decimal) -> None:
+        """The wallet pays the withdrawal (async submission: simnet's 504 faults are for the anchor)."""
+        for attempt in range(20):
+            try:
+                tx_hash = self._submit(payer, lambda b: (
+                    b.append_payment_op(self.distribution.public_key, self.usd, str(amount)),
+                    b.add_memo(TextMemo(memo))), wait=False)
+                break
+            except Exception as exc:  # noqa: BLE001 - TRY_AGAIN_LATER and the like: try again
+                if attempt == 19:
+                    self.errors.append(f"withdrawal {transaction_id}: payment not submitted: {exc}")
+                    return
+                time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while self.sim.transaction(tx_hash) is None:
+            if time.monotonic() > deadline:
+                self.errors.append(f"withdrawal {transaction_id}: payment {tx_hash} never applied")
+                return
+            time.sleep(0.1)
+        self.withdrawal_hashes[transaction_id] = tx_hash
+
+    def _payer_loop(self, index: int, work: queue.Queue) -> None:
+        while (item := work.get()) is not None:
+            self._pay(self.payers[index], *item)
+
+    def run_load(self) -> None:
+        """Create deposits and withdrawals at a steady rate over ``duration``; withdrawals get paid."""
+        total = self.cfg.deposits + self.cfg.withdrawals
+        interval = self.cfg.duration / max(total, 1)
+        work = [queue.Queue() for _ in self.payers]
+        payer_threads = [threading.Thread(target=self._payer_loop, args=(n, w), daemon=True)
+                         for n, w in enumerate(work)]
+        for thread in payer_threads:
+            thread.start()
+        kinds = ["deposit"] * self.cfg.deposits + ["withdrawal"] * self.cfg.withdrawals
+        self.random.shuffle(kinds)
+        counts: Counter = Counter()
+        started = time.monotonic()
+        for n, kind in enumerate(kinds):
+            time.sleep(max(0.0, started + n * interval - time.monotonic()))
+            i = counts[kind]
+            counts[kind] += 1
+            if kind == "deposit":
+                self._new_deposit(i)
+            else:
+                work[i % len(work)].put(self._new_withdrawal(i))
+        for w in work:
+            w.put(None)
+        for thread in payer_threads:
+            thread.join()
+        self.report.load_seconds = round(time.monotonic() - started, 1)
+
+    # ------------------------------------------------------------------ chaos
+
+    def run_chaos(self, until: Callable[[], bool]) -> None:
+        """Break things until ``until()``; counts every fault by kind."""
+        cfg, faults = self.cfg, self.report.faults
+        start = time.monotonic()
+        next_worker = start + cfg.worker_kill_every
+        next_streamer = start + cfg.streamer_kill_every / 2
+        rabbit_at = [start + cfg.duration * (k + 1) / (cfg.rabbit_restarts + 1)
+                     for k in range(cfg.rabbit_restarts)]
+        postgres_at = [start + cfg.duration * (k + 1.5) / (cfg.postgres_restarts + 1.5)
+                       for k in range(cfg.postgres_restarts)]
+        self.armed: Counter = Counter()
+        next_sim = start + 3
+        while not until():
+            now = time.monotonic()
+            if now >= next_worker:
+                children = self.supervised["workers"].children()
+                if children:
+                    os.kill(self.random.choice(children), signal.SIGKILL)
+                    faults["worker process SIGKILLed"] += 1
+                next_worker = now + cfg.worker_kill_every * self.random.uniform(0.6, 1.4)
+            if now >= next_streamer:
+                self.supervised["streamer"].kill_main()
+                faults["streamer SIGKILLed"] += 1
+                next_streamer = now + cfg.streamer_kill_every * self.random.uniform(0.6, 1.4)
+            if rabbit_at and now >= rabbit_at[0] and self.rabbit is not None:
+                rabbit_at.pop(0)
+                self.rabbit.kill()
+                time.sleep(3)
+                self.rabbit.start()
+                faults["RabbitMQ killed and restarted"] += 1
+            if postgres_at and now >= postgres_at[0] and self.postgres is not None:
+                postgres_at.pop(0)
+                self.postgres.stop("immediate")
+                time.sleep(2)
+                self.postgres.start()
+                faults["PostgreSQL crashed (immediate) and restarted"] += 1
+            if now >= next_sim:
+                self._arm(("submit_timeout", {"applied": True, "count": 3, "probability": 0.5}),
+                          ("stream_drop", {"after_events": self.random.randint(0, 5), "count": 1}),
+                          ("stream_stall", {"after_events": self.random.randint(0, 5), "count": 1}))
+                next_sim = now + 10
+            time.sleep(0.2)
+
+    def _arm(self, *specs: tuple[str, dict[str, Any]]) -> None:
+        present = {f["kind"] for f in self.sim.faults()}
+        for kind, params in specs:
+            if kind in present:
+                continue
+            params = dict(params)
+            self.sim.add_fault(kind, **params)
+            self.armed[kind] += params.get("count", 1)
+
+    def disarm(self) -> None:
+        """Stop injecting; count the simnet faults that fired (armed minus still waiting)."""
+        left = Counter()
+        for fault in self.sim.faults():
+            left[fault["kind"]] += fault["count"] or 0
+        self.sim.clear_faults()
+        names = {"submit_timeout": "simnet 504 after the transaction was applied",
+                 "stream_drop": "simnet stream dropped", "stream_stall": "simnet stream stalled"}
+        for kind, armed in self.armed.items():
+            self.report.faults[names[kind]] += armed - left[kind]
+
+    # ------------------------------------------------------------------ drain and verify
+
+    def drained(self) -> bool:
+        ids = list(self.deposits) + list(self.withdrawals)
+
+        def pending() -> int:
+            return (Transaction.select().where(Transaction.id.in_(ids) & (Transaction.status != TERMINAL))
+                    .count())
+
+        return db_retry(pending) == 0
+
+    def wait_drained(self) -> None:
+        started = time.monotonic()
+        deadline = started + self.cfg.drain_timeout
+        while time.monotonic() < deadline:
+            if self.drained():
+                self.report.drain_seconds = round(time.monotonic() - started, 1)
+                return
+            time.sleep(1)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        connection = pika.BlockingConnection(pika.URLParameters(self.broker_url))
+        found = []
+        try:
+            channel = connection.channel()
+            for queue in QUEUES:
+                try:
+                    channel.queue_declare(f"{queue}.XQ", passive=True)
+                except pika.exceptions.ChannelClosedByBroker:
+                    channel = connection.channel()
+                    continue
+                while True:
+                    method, _, body = channel.basic_get(f"{queue}.XQ")
+                    if method is None:
+                        break
+                    try:
+                        data = json.loads(body)
+                        found.append({"queue": queue, "actor": data.get("actor_name"),
+                                      "args": data.get("args")})
+                    except ValueError:
+                        found.append({"queue": queue, "actor": None, "args": [body.decode(errors="replace")]})
+        finally:
+            connection.close()  # unacked: the dead letters stay for an operator
+        return found
+
+    def verify(self) -> Report:
+        report = self.report
+        database.close()
+        # Deposits: exactly one successful payment op of exactly its amount to its wallet.
+        key = f"USD:{self.issuer.public_key}"
+        paid: Counter = Counter()
+        for wallet in self.wallets:
+            for op in self.sim.payments(wallet.public_key):
+                if op["to"] == wallet.public_key and op["asset"] == key and op["successful"]:
+                    paid[(wallet.public_key, Decimal(op["amount"]))] += 1
+        expected = {(dest, amount) for dest, amount in self.deposits.values()}
+        for transaction_id, (destination, amount) in self.deposits.items():
+            count = paid[(destination, amount)]
+            if count == 0:
+                report.deposits_not_paid.append(str(transaction_id))
+            elif count > 1:
+                report.deposits_paid_twice.append(str(transaction_id))
+        stray = sum(n for k, n in paid.items() if k not in expected)
+        for wallet in self.wallets:
+            want = sum((a for d, a in self.deposits.values() if d == wallet.public_key), Decimal(0))
+            if self.sim.balance(wallet.public_key, self.usd) != want:
+                report.deposits_paid_twice.append(f"wallet {wallet.public_key} balance differs by "
+                                                  f"{self.sim.balance(wallet.public_key, self.usd) - want}")
+        # Withdrawals: each user payment recorded once, matched once, to its withdrawal.
+        rows = {p.transaction_hash: p for p in Payment.select()}
+        by_hash = Counter(p.transaction_hash for p in Payment.select())
+        for transaction_id, tx_hash in self.withdrawal_hashes.items():
+            payment = rows.get(tx_hash)
+            if payment is None:
+                report.withdrawal_payments_unrecorded.append(str(transaction_id))
+                continue
+            if by_hash[tx_hash] > 1:
+                report.withdrawal_payments_recorded_twice.append(str(transaction_id))
+            if payment.outcome != "matched" or payment.transaction_id != transaction_id:
+                report.withdrawals_unmatched.append(f"{transaction_id}: {payment.outcome} {payment.reason}")
+        matched = Payment.select().where(Payment.outcome == "matched")
+        matched_twice = Counter(p.transaction_id for p in matched)
+        report.withdrawals_unmatched += [f"{t}: matched by {n} payments"
+                                         for t, n in matched_twice.items() if n > 1]
+        for transaction_id in self.withdrawals:
+            if transaction_id not in self.withdrawal_hashes:
+                report.withdrawals_unmatched.append(f"{transaction_id}: the wallet's payment did not land")
+        # Payouts: the counting rails' log, one line per call.
+        per_id = Counter(calls(self.rails_log))
+        report.payouts_by_calls = {str(n): c for n, c in sorted(Counter(per_id.values()).items())}
+        for transaction_id, n in per_id.items():
+            if n > 1:
+                lease = Lease.get_or_none(Lease.transaction_id == uuid.UUID(transaction_id))
+                report.payouts_repeated.append({"transaction": transaction_id, "calls": n,
+                                                "lease_attempts": lease.attempts if lease else None})
+        missing_payouts = [str(t) for t in self.withdrawals if str(t) not in per_id]
+        # Every transaction terminal.
+        ids = list(self.deposits) + list(self.withdrawals)
+        unfinished = Transaction.select().where(Transaction.id.in_(ids) & (Transaction.status != TERMINAL))
+        report.not_terminal = {str(t.id): f"{t.kind} {t.status} {t.submission_status} {t.status_message}"
+                               for t in unfinished}
+        # Dead letters: each must name a row that nonetheless reached its end.
+        report.dead_letters = self.dead_letters()
+        for letter in report.dead_letters:
+            if not self._accounted(letter):
+                report.dead_letters_unaccounted += 1
+        report.submissions = dict(Counter(s.state for s in Submission.select()))
+        report.double_payments = (len(report.deposits_paid_twice) + stray + len(report.payouts_repeated)
+                                  + len(report.withdrawal_payments_recorded_twice))
+        report.lost_payments = (len(report.deposits_not_paid) + len(report.withdrawal_payments_unrecorded)
+                                + len(report.withdrawals_unmatched) + len(missing_payouts))
+        (self.workdir / "report.json").write_text(report.as_json())
+        return report
+
+    def _accounted(self, letter: dict[str, Any]) -> bool:
+        args = letter.get("args") or []
+        if letter.get("actor") in ("submit_deposit", "execute_outgoing") and args:
+            row = Transaction.get_or_none(Transaction.id == uuid.UUID(str(args[0])))
+            return row is not None and row.status == TERMINAL
+        if letter.get("actor") == "process_payment" and args:
+            row = Payment.get_or_none(Payment.operation_id == str(args[0]))
+            return row is not None and row.outcome != "pending"
+        return letter.get("actor", "").endswith("_tick") or letter.get("actor") in (
+            "poll_pending_deposits", "resume_deposits", "check_trustlines", "execute_outgoing_transactions",
+            "poll_outgoing_transactions", "reconcile_payments", "publish_pending_payments", "prune_job_runs")
+
+    def run(self) -> Report:
+        """Setup, processes, load with chaos, drain, verify; processes are stopped on return."""
+        self.setup_chain()
+        self.start_processes()
+        load = threading.Thread(target=self._load_guarded, daemon=True, name="load")
+        try:
+            self.supervised["streamer"].process.wait_for_log("streaming payments of", 60)
+            load.start()
+            self.run_chaos(until=lambda: not load.is_alive())
+            load.join()
+            self.disarm()
+            self.wait_drained()
+        finally:
+            self.stop_processes()
+        report = self.verify()
+        report.faults["dramatiq master restarted (by the supervisor)"] = self.supervised["workers"].starts - 1
+        report.faults["streamer restarted (by the supervisor)"] = self.supervised["streamer"].starts - 1
+        report.faults["periodiq restarted (by the supervisor)"] = self.supervised["scheduler"].starts - 1
+        (self.workdir / "report.json").write_text(report.as_json())
+        return report
+
+    def _load_guarded(self) -> None:
+        try:
+            self.run_load()
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.errors.append(f"load thread: {type(exc).__name__}: {exc}")

@@ -1,0 +1,55 @@
+"""The chaos run (see chaos.py): real workers, scheduler and streamer on RabbitMQ, PostgreSQL
+and simnet, paying deposits and withdrawals while processes, the broker, the database and
+Horizon fail. CI size by default; ``CHAOS_SIZE=full`` (``make chaos``) for the full run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from anchor_dramatiq import config
+from anchor_dramatiq.db import database, open_database
+from anchor_dramatiq.migrate import migrate
+from anchor_dramatiq.simnet import Simnet
+from reliability.chaos import ChaosConfig, ChaosRun
+
+FULL = os.environ.get("CHAOS_SIZE") == "full"
+SECRET_KEY = "chaos-secret-key-0123456789"
+
+pytestmark = [pytest.mark.services, pytest.mark.timeout(3600 if FULL else 420)]
+
+
+@pytest.fixture
+def chaos_db(pg_url: str) -> Iterator[str]:
+    env = {"ANCHOR_DATABASE_URL": pg_url, "ANCHOR_SECRET_KEY": SECRET_KEY}
+    config.configure(config.Settings.from_env(env))
+    open_database(pg_url)
+    migrate()
+    yield pg_url
+    database.close()
+    config.configure(None)
+
+
+def test_chaos_run_pays_everything_exactly_once(chaos_db: str, broker_url: str, rabbitmq, postgres,
+                                                tmp_path: Path) -> None:
+    cfg = ChaosConfig.full() if FULL else ChaosConfig.ci()
+    own_rabbit = None if os.environ.get("ANCHOR_TEST_BROKER_URL") else rabbitmq
+    with Simnet(ledger_interval=0.2, submission_timeout=2.0, stream_timeout=30.0, seed=cfg.seed) as sim:
+        run = ChaosRun(cfg, sim, chaos_db, broker_url, tmp_path, rabbit=own_rabbit, postgres=postgres,
+                       secret_key=SECRET_KEY)
+        report = run.run()
+    print(report.as_json())
+    assert run.errors == []
+    assert report.drain_seconds is not None, f"not drained in {cfg.drain_timeout}s: {report.not_terminal}"
+    assert report.not_terminal == {}
+    assert report.deposits_not_paid == [] and report.deposits_paid_twice == []
+    assert report.withdrawal_payments_unrecorded == [] and report.withdrawal_payments_recorded_twice == []
+    assert report.withdrawals_unmatched == []
+    assert report.payouts_repeated == [], "a payout was executed more than once"
+    assert report.dead_letters_unaccounted == 0, report.dead_letters
+    assert (report.double_payments, report.lost_payments) == (0, 0)
+    assert report.faults["worker process SIGKILLed"] >= 3
+    assert report.faults["streamer SIGKILLed"] >= 1
