@@ -12,6 +12,6 @@ settings = settings_or_exit()
 setup_logging(settings)  # inside dramatiq's worker processes and periodiq too
 broker = setup(settings)
 
-from actors import deposits, maintenance, payments, withdrawals  # noqa: E402
+from actors import callbacks, deposits, maintenance, payments, withdrawals  # noqa: E402
 
-__all__ = ["broker", "deposits", "maintenance", "payments", "withdrawals"]
+__all__ = ["broker", "callbacks", "deposits", "maintenance", "payments", "withdrawals"]
