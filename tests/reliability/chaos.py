@@ -541,10 +541,14 @@ class ChaosRun:
             "poll_pending_deposits", "resume_deposits", "check_trustlines", "execute_outgoing_transactions",
             "poll_outgoing_transactions", "reconcile_payments", "publish_pending_payments", "prune_job_runs")
 
-    def run(self) -> Report:
-        """Setup, processes, load with chaos, drain, verify; processes are stopped on return."""
+    def run(self, after_setup: Callable[[], dict[str, str]] | None = None,
+            before_stop: Callable[[], None] | None = None) -> Report:
+        """Setup, processes, load with chaos, drain, verify; processes are stopped on return.
+
+        ``after_setup`` may return extra environment for the processes; ``before_stop`` runs
+        once drained, with the processes still up."""
         self.setup_chain()
-        self.start_processes()
+        self.start_processes(after_setup() if after_setup else None)
         load = threading.Thread(target=self._load_guarded, daemon=True, name="load")
         try:
             self.supervised["streamer"].process.wait_for_log("streaming payments of", 60)
@@ -553,6 +557,8 @@ class ChaosRun:
             load.join()
             self.disarm()
             self.wait_drained()
+            if before_stop:
+                before_stop()
         finally:
             self.stop_processes()
         report = self.verify()
