@@ -34,7 +34,8 @@ def needs_more_signatures(account_json: dict, public_key: str) -> bool:
 def adopt_signed_envelope(transaction: Transaction, submission: Submission, passphrase: str) -> str | None:
     """Take the anchor's signed ``envelope_xdr`` into the stored submission.
 
-    Returns None when adopted (the deposit is ``processing`` again), else why not.
+    Returns None when this call adopted it (the deposit is ``processing`` again and nobody
+    else is submitting it), else why not.
     """
     if transaction.pending_signatures or not transaction.envelope_xdr:
         return "awaiting signatures"
@@ -43,8 +44,9 @@ def adopt_signed_envelope(transaction: Transaction, submission: Submission, pass
         return "envelope_xdr no longer matches the stored transaction"
     Submission.update(envelope_xdr=envelope.to_xdr()).where(Submission.id == submission.id).execute()
     submission.envelope_xdr = envelope.to_xdr()
-    (Transaction.update(submission_status="processing", status_message=None)
-     .where((Transaction.id == transaction.id) & (Transaction.status == "pending_anchor")
-            & Transaction.submission_status.in_(("blocked", "unblocked"))).execute())
+    if not (Transaction.update(submission_status="processing", status_message=None)
+            .where((Transaction.id == transaction.id) & (Transaction.status == "pending_anchor")
+                   & Transaction.submission_status.in_(("blocked", "unblocked"))).execute()):
+        return "adopted by another worker"
     log.info("deposit %s: signed envelope adopted for %s", transaction.id, submission.hash)
     return None

@@ -109,13 +109,15 @@ def _continue(server: Server, transaction: Transaction, submission: Submission,
     if submission.state == "succeeded":
         apply_outcome(settled_outcome(submission), settings)
         return "completed"
+    adopted = False
     if transaction.submission_status in ("blocked", "unblocked"):
         why_not = multisig.adopt_signed_envelope(transaction, submission, settings.network_passphrase)
         if why_not:
             return why_not
+        adopted = True  # stored to wait for signatures, never sent: this worker sends it now
     last = submission.submitted_at or submission.created_at
     wait = grace_seconds(settings) - (utcnow() - last).total_seconds()
-    if wait > 0:
+    if wait > 0 and not adopted:
         # The worker that stored or last sent it is still waiting on Horizon; look after it.
         if _lead(submission) == transaction.id:
             send_submit(transaction.id, delay_ms=int(wait * 1000) + 200)
