@@ -35,6 +35,15 @@ BLOCKING_TX_CODES = {
 }
 
 
+# Operation codes that end a deposit in error, with what the wallet or anchor has to fix.
+FAILED_OP_REASONS = {
+    "op_line_full": "the destination's trustline limit is too low to receive this amount",
+    "op_not_authorized": "the destination is not authorized to hold the asset",
+    "op_src_not_authorized": "the distribution account is not authorized to send the asset",
+    "op_no_issuer": "the asset's issuer account does not exist",
+}
+
+
 @functools.lru_cache(maxsize=4)
 def rails_for(path: str) -> RailsIntegration:
     return load_rails(path)
@@ -119,8 +128,10 @@ def _route_failure(transaction_id: uuid.UUID, tx_code: str | None, op_code: str 
         _block(transaction_id, f"{BLOCKING_TX_CODES[tx_code]} ({where})")
     else:
         codes = json.dumps({"transaction": tx_code, "operation": op_code})
+        reason = FAILED_OP_REASONS.get(op_code or "")
         transition(transaction_id, ["pending_anchor"], "error", submission_status="failed",
-                   status_message=f"Stellar refused the payment ({where}): {codes}",
+                   status_message=f"Stellar refused the payment ({where}): {codes}"
+                                  + (f"; {reason}" if reason else ""),
                    queue=None, queued_at=None)
 
 

@@ -234,6 +234,7 @@ def test_batch_with_an_operation_failing_at_apply_time(anchor, rails, broker):
     refused = row(too_big)
     assert (refused.status, refused.submission_status) == ("error", "failed")
     assert "op_line_full" in refused.status_message and failed.hash in refused.status_message
+    assert "trustline limit" in refused.status_message  # says what the wallet has to fix
     for deposit in deposits:  # nothing of the failed transaction applied; they go again
         assert (row(deposit).status, row(deposit).submission_status) == ("pending_anchor", "ready")
     for wallet in wallets:
