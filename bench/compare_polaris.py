@@ -6,19 +6,23 @@ and indexes) and a fresh simnet with the same ledger interval and capacity. Ever
 created through Polaris's own models (``bench/polaris``); the rails are twins
 (``bench/polaris/polaris_bench/rails.py`` and ``bench/polaris/anchor_rails.py``).
 
-1. deposits: N deposits the rails report funded. Polaris ``process_pending_deposits`` vs
-   ``dramatiq actors`` (poll_pending_deposits → submit_deposit, channel accounts, batching).
-   Wall time from process start to the last ``completed``, and deposits per ledger.
+1. deposits: N deposits, Polaris ``process_pending_deposits`` vs ``dramatiq actors`` (channel
+   accounts, batching). ``funded``: waiting in ``pending_user_transfer_start``, the rails
+   report them all funded (poll, then submission); ``ready``: already ``pending_anchor`` /
+   ``ready`` (submission alone; anchor-dramatiq gets one ``submit_deposit`` message each, as
+   from a bank webhook). Wall time from process start to the last ``completed``, and
+   deposits per ledger.
 2. withdrawals: N withdrawals paid on simnet (own memo each, from ``--payers`` accounts).
    Polaris ``watch_transactions`` + ``execute_outgoing_transactions --loop`` vs ``streamer.py``
    + ``dramatiq actors``. Time from the last payment's ledger to the last ``pending_external``.
 3. payouts: N withdrawals in ``pending_anchor`` and a rails payout call that takes 100 ms.
-   Polaris ``execute_outgoing_transactions`` (one pass) vs the ``execute_outgoing`` actors.
+   Polaris ``execute_outgoing_transactions`` (one pass) vs the ``execute_outgoing`` actors
+   (one message each, as ``process_payment`` sends them after a match).
 4. sweep: one deposit poll over 100,000 pending deposits (none funded). Polaris's
    ``get_ready_deposits()`` vs anchor-dramatiq's ``poll_pending_deposits``: time, peak RSS.
 
     python bench/compare_polaris.py                       # all four, default sizes
-    python bench/compare_polaris.py --only 1,3 --deposits 100,1000 --payouts 1000
+    python bench/compare_polaris.py --only 1,3 --deposits 100,1000 --deposit-start ready
 """
 
 from __future__ import annotations
@@ -182,6 +186,15 @@ class Run:
         finally:
             broker.close()
 
+    def send_each(self, actor: str, queue: str, ids: list[str]) -> None:
+        broker = RabbitmqBroker(url=self.ctx.rabbit.url, confirm_delivery=True)
+        try:
+            for transaction_id in ids:
+                broker.enqueue(dramatiq.Message(queue_name=queue, actor_name=actor, args=(transaction_id,),
+                                                kwargs={}, options={}))
+        finally:
+            broker.close()
+
     def alive(self) -> None:
         for process in self.processes:
             if process.poll() is not None and process.returncode not in (0, -signal.SIGTERM):
@@ -224,22 +237,27 @@ class Context:
 # ------------------------------------------------------------------------------- benchmarks
 
 
-def bench_deposits(ctx: Context, n: int) -> dict:
-    """1. N funded deposits paid on Stellar."""
-    out: dict = {"benchmark": "deposits", "n": n}
+def bench_deposits(ctx: Context, n: int, start: str) -> dict:
+    """1. N deposits paid on Stellar, from ``funded`` (rails poll first) or ``ready``."""
+    out: dict = {"benchmark": f"deposits-{start}", "n": n}
+    ready = ["--ready"] if start == "ready" else []
     for system in ("polaris", "anchor"):
-        run = ctx.run(f"deposits-{n}-{system}")
+        run = ctx.run(f"deposits-{start}-{n}-{system}")
         try:
             chain = Chain(run.sim, wallets=min(n, ctx.args.wallets))
             asset = run.asset(chain)
-            run.polaris.bench("deposits", "--asset", str(asset), "--amount", "10", "--count", str(n),
-                              *[arg for w in chain.wallets for arg in ("--to", w.public_key)], timeout=600)
+            ids = run.polaris.bench("deposits", "--asset", str(asset), "--amount", "10", "--count", str(n),
+                                    *ready, *[arg for w in chain.wallets for arg in ("--to", w.public_key)],
+                                    timeout=600)["ids"]
             if system == "anchor" and ctx.args.channels:
                 with Server(run.sim.url) as server:
                     channels.create(server, chain.distribution, ctx.args.channels, run.settings)
             first_ledger, started = run.sim.latest_ledger, time.monotonic()
             if system == "polaris":
                 run.start_polaris("process_pending_deposits", "process_pending_deposits", "--interval", "1")
+            elif start == "ready":
+                run.start_workers()
+                run.send_each("submit_deposit", "stellar", ids)
             else:
                 run.start_workers()
                 run.send("poll_pending_deposits")
@@ -253,7 +271,7 @@ def bench_deposits(ctx: Context, n: int) -> dict:
                 raise RuntimeError(f"{system}: {errors} errors, wallets received {paid} instead of {10 * n}")
             out[system] = {"wall_s": round(wall, 2), "ledgers": ledgers,
                            "deposits_per_ledger": round(n / max(ledgers, 1), 1)}
-            log(f"deposits n={n} {system}: {out[system]}")
+            log(f"deposits {start} n={n} {system}: {out[system]}")
         finally:
             run.close()
     out["ratio"] = round(out["polaris"]["wall_s"] / out["anchor"]["wall_s"], 1)
@@ -340,15 +358,15 @@ def bench_payouts(ctx: Context, n: int) -> dict:
         try:
             chain = Chain(run.sim)
             asset = run.asset(chain)
-            run.polaris.bench("withdrawals", "--asset", str(asset), "--amount", "10", "--count", str(n),
-                              "--paid", timeout=600)
+            rows = run.polaris.bench("withdrawals", "--asset", str(asset), "--amount", "10",
+                                     "--count", str(n), "--paid", timeout=600)["withdrawals"]
             started = time.monotonic()
             if system == "polaris":
                 run.start_polaris("execute_outgoing", "execute_outgoing_transactions",
                                   BENCH_PAYOUT_SECONDS=delay)
             else:
                 run.start_workers(BENCH_PAYOUT_SECONDS=delay)
-                run.send("execute_outgoing_transactions")
+                run.send_each("execute_outgoing", "withdrawals", [r["id"] for r in rows])
             wait_for(lambda run=run: run.count(Transaction.status == "pending_external") == n,
                      ctx.args.timeout, f"{system}: {n} payouts", run.alive)
             wall = time.monotonic() - started
@@ -396,11 +414,16 @@ def sizes(raw: str) -> list[int]:
     return [int(x.replace("_", "")) for x in raw.split(",") if x.strip()]
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="1,2,3,4", help="benchmarks to run, e.g. 1,3")
     parser.add_argument("--deposits", type=sizes, default=sizes("100,1000"),
                         help="N for 1 (e.g. 100,1000,10000)")
+    parser.add_argument("--deposit-start", default="funded", help="funded, ready or funded,ready")
     parser.add_argument("--withdrawals", type=sizes, default=sizes("100,1000"), help="N for 2")
     parser.add_argument("--payouts", type=sizes, default=sizes("100,1000"), help="N for 3")
     parser.add_argument("--sweep", type=sizes, default=sizes("100000"), help="N for 4")
@@ -418,6 +441,7 @@ def main() -> int:
     args = parser.parse_args()
     chosen = set(sizes(args.only))
 
+    signal.signal(signal.SIGTERM, _interrupted)  # clean up servers and processes on kill
     python = ensure_venv()
     logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"compare-polaris-{os.getpid()}"
     logs.mkdir(parents=True, exist_ok=True)
@@ -427,12 +451,16 @@ def main() -> int:
     ctx = Context(args, python, postgres, rabbit, logs)
     log(f"logs in {logs}")
     try:
-        plan = ([(bench_deposits, n) for n in args.deposits if 1 in chosen]
+        starts = [s.strip() for s in args.deposit_start.split(",")]
+        plan = ([(lambda c, n, s=s: bench_deposits(c, n, s), n) for s in starts for n in args.deposits
+                 if 1 in chosen]
                 + [(bench_payouts, n) for n in args.payouts if 3 in chosen]
                 + [(bench_withdrawals, n) for n in args.withdrawals if 2 in chosen]
                 + [(bench_sweep, n) for n in args.sweep if 4 in chosen])
         for bench, n in plan:
             ctx.results.append(bench(ctx, n))
+            if args.json:
+                args.json.write_text(json.dumps(ctx.results, indent=2))
     finally:
         rabbit.cleanup()
         postgres.cleanup()

@@ -1,4 +1,4 @@
-"""Driving the Polaris side from anchor-dramatiq's python: its venv, its manage.py, its processes.
+"""Driving the Polaris side from anchor-dramatiq's python: its venv and its manage.py.
 
 Everything Polaris does runs in a subprocess with the Polaris venv's python and the same
 ``ANCHOR_*`` environment anchor-dramatiq's processes get (database, Horizon, passphrase,
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -47,34 +46,3 @@ class Polaris:
     def migrate(self) -> None:
         """Polaris's own migrations 0001-0014 (and Django's), as an existing deployment has them."""
         self.manage("migrate", "--no-input", "-v", "0")
-
-    def start(self, *args: str, log: Path, extra_env: dict[str, str] | None = None) -> PolarisProcess:
-        """Start a long-running Polaris command (process_pending_deposits, watch_transactions...)."""
-        return PolarisProcess([str(self.python), str(MANAGE), *args], {**self.env, **(extra_env or {})}, log)
-
-
-class PolarisProcess:
-    """A Polaris management command running in the background, its output in ``log``."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        self._log = open(log, "ab")
-        self.popen = subprocess.Popen(argv, env=env, cwd=HERE, stdout=self._log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self, timeout: float = 15) -> None:
-        """SIGTERM (Polaris's commands clean up their locks on it), SIGKILL if it lingers."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=10)
-        self._log.close()

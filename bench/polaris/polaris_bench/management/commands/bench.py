@@ -6,7 +6,7 @@ itself. Output is one JSON document on stdout. A distribution seed is only ever 
 the ``POLARIS_BENCH_DISTRIBUTION_SEED`` variable, never from the command line or output.
 
     manage.py bench asset --code USD --issuer G... [--deposit-fee-fixed 1 ...]
-    manage.py bench deposits --asset 1 --amount 100 --to G... [--to G...] [--count N]
+    manage.py bench deposits --asset 1 --amount 100 --to G... [--to G...] [--count N] [--ready]
     manage.py bench withdrawals --asset 1 --amount 50 [--count N] [--paid]
     manage.py bench pending --asset 1 --count 100000
     manage.py bench sweep
@@ -21,8 +21,12 @@ import uuid
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from polaris.integrations import registered_custody_integration as rci
-from polaris.management.commands.process_pending_deposits import ProcessPendingDeposits
+from polaris.management.commands.process_pending_deposits import (
+    SUBMIT_TRANSACTION_QUEUE,
+    ProcessPendingDeposits,
+)
 from polaris.models import Asset, Transaction
 from polaris.utils import validate_account_and_memo
 
@@ -60,6 +64,8 @@ class Command(BaseCommand):
         deposits.add_argument("--amount", type=Decimal, required=True)
         deposits.add_argument("--to", action="append", required=True)
         deposits.add_argument("--count", type=int, default=1)
+        deposits.add_argument("--ready", action="store_true",
+                              help="funded and queued for submission (pending_anchor, ready)")
         withdrawals = sub.add_parser("withdrawals")
         withdrawals.add_argument("--asset", type=int, required=True)
         withdrawals.add_argument("--amount", type=Decimal, required=True)
@@ -90,16 +96,23 @@ class Command(BaseCommand):
         return {"id": asset.id, "distribution_account": asset.distribution_account}
 
     def _deposits(self, options):
-        """SEP-24 deposits as Polaris's interactive flow leaves them: waiting for the user's funds."""
+        """SEP-24 deposits as Polaris's interactive flow leaves them: waiting for the user's funds
+        (or, with ``--ready``, funded and queued for submission)."""
         asset = Asset.objects.get(id=options["asset"])
+        amount = options["amount"]
         rows = []
         for i in range(options["count"]):
             to = options["to"][i % len(options["to"])]
-            rows.append(Transaction(
-                id=uuid.uuid4(), stellar_account=to, to_address=to, asset=asset,
-                kind=Transaction.KIND.deposit, protocol=Transaction.PROTOCOL.sep24,
-                status=Transaction.STATUS.pending_user_transfer_start,
-                amount_expected=options["amount"], memo_type=Transaction.MEMO_TYPES.text))
+            row = Transaction(id=uuid.uuid4(), stellar_account=to, to_address=to, asset=asset,
+                              kind=Transaction.KIND.deposit, protocol=Transaction.PROTOCOL.sep24,
+                              status=Transaction.STATUS.pending_user_transfer_start,
+                              amount_expected=amount, memo_type=Transaction.MEMO_TYPES.text)
+            if options["ready"]:
+                row.status, row.submission_status = (Transaction.STATUS.pending_anchor,
+                                                     Transaction.SUBMISSION_STATUS.ready)
+                row.amount_in, row.amount_fee, row.amount_out = amount, Decimal(0), amount
+                row.queue, row.queued_at = SUBMIT_TRANSACTION_QUEUE, timezone.now()
+            rows.append(row)
         Transaction.objects.bulk_create(rows, batch_size=BULK)
         return {"ids": [str(row.id) for row in rows]}
 
