@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from stellar_sdk import Keypair
 
-import actors.callbacks as callback_actors
 from anchor_dramatiq import callbacks, config
 from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.models import Asset, Transaction
@@ -76,7 +75,9 @@ def signer(db) -> Keypair:
 @pytest.fixture
 def fast_retries(monkeypatch) -> None:
     """Millisecond backoffs and two retries, so giving up takes a moment, not half an hour."""
-    options = callback_actors.send_callback.options
+    import actors.callbacks  # after the test settings are in place (as the broker fixture does)
+
+    options = actors.callbacks.send_callback.options
     monkeypatch.setitem(options, "min_backoff", 20)
     monkeypatch.setitem(options, "max_backoff", 50)
     monkeypatch.setitem(options, "max_retries", 2)
