@@ -25,8 +25,9 @@ from anchor_dramatiq.transitions import transition
 class Hook:
     """A wallet's callback endpoint: answers with ``statuses`` in turn (then the last one)."""
 
-    def __init__(self, statuses: list[int]) -> None:
+    def __init__(self, statuses: list[int], delays: list[float] | None = None) -> None:
         self.statuses = statuses
+        self.delays = delays or []
         self.requests: list[dict] = []
         hook = self
 
@@ -34,6 +35,8 @@ class Hook:
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 hook.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                if len(hook.requests) <= len(hook.delays):
+                    time.sleep(hook.delays[len(hook.requests) - 1])
                 index = min(len(hook.requests) - 1, len(hook.statuses) - 1)
                 self.send_response(hook.statuses[index])
                 self.end_headers()
@@ -55,8 +58,8 @@ class Hook:
 def hook_factory() -> Iterator:
     hooks: list[Hook] = []
 
-    def make(*statuses: int) -> Hook:
-        hooks.append(Hook(list(statuses) or [200]))
+    def make(*statuses: int, delays: list[float] | None = None) -> Hook:
+        hooks.append(Hook(list(statuses) or [200], delays))
         return hooks[-1]
 
     yield make
@@ -189,6 +192,19 @@ def test_a_wallet_that_always_fails_is_given_up_and_changes_nothing(
     assert after.status == "pending_anchor" and after.status_message is None
     assert after.amount_out == Decimal(3)
     assert signer.secret not in logged(caplog) and "s3cret" not in logged(caplog)
+
+
+def test_a_wallet_slower_than_the_callback_timeout_is_retried(signer, broker, run_workers, hook_factory,
+                                                              fast_retries, caplog):
+    config.configure(config.get_settings().replace(callback_timeout=0.5))
+    hook = hook_factory(200, delays=[1.0])  # the first answer comes after the timeout
+    row = make_transaction(hook.url)
+    assert transition(row.id, ["pending_user_transfer_start"], "pending_anchor")
+    delivered = f"transaction {row.id}: callback (pending_anchor) delivered"
+    run_workers(lambda: delivered in logged(caplog), timeout=10)
+    assert len(hook.requests) == 2
+    assert any("will retry" in r.getMessage() and "timed out" in r.getMessage() for r in caplog.records)
+    assert Transaction.get_by_id(row.id).status == "pending_anchor"
 
 
 def test_unreachable_url_is_retried_then_given_up(signer, broker, run_workers, fast_retries, caplog):
