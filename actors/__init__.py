@@ -13,5 +13,9 @@ setup_logging(settings)  # inside dramatiq's worker processes and periodiq too
 broker = setup(settings)
 
 from actors import callbacks, deposits, maintenance, payments, withdrawals  # noqa: E402
+from anchor_dramatiq.integrations import notify_rails  # noqa: E402
+from anchor_dramatiq.transitions import on_status_change  # noqa: E402
+
+on_status_change(notify_rails)  # the rails integration hears every committed status change
 
 __all__ = ["broker", "callbacks", "deposits", "maintenance", "payments", "withdrawals"]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from functools import lru_cache
 
 import dramatiq
 
 from anchor_dramatiq.config import get_settings
 from anchor_dramatiq.errors import PermanentError
-from anchor_dramatiq.integrations import RailsIntegration, load_rails
+from anchor_dramatiq.integrations import RailsIntegration, rails_for
 from anchor_dramatiq.payments import outbox
 from anchor_dramatiq.payments.accounts import watched_accounts
 from anchor_dramatiq.periodic import periodic
@@ -23,9 +22,8 @@ from anchor_dramatiq.withdrawals.reconcile import reconcile
 log = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=1)
 def rails() -> RailsIntegration:
-    return load_rails(get_settings().rails)
+    return rails_for(get_settings().rails)
 
 
 @dramatiq.actor(queue_name=WITHDRAWALS_QUEUE, throws=(PermanentError,))

@@ -100,3 +100,7 @@ def setup_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     pika = logging.getLogger("pika")
     pika.setLevel(max(pika.level, logging.WARNING))
+    # peewee's DEBUG echoes every SQL statement with its parameters (callback URLs that may
+    # carry a wallet's token, encrypted seeds): not log material even at DEBUG.
+    peewee = logging.getLogger("peewee")
+    peewee.setLevel(max(peewee.level, logging.INFO))

@@ -9,7 +9,6 @@ a new transaction (nothing of a failed transaction applied). Expired: paid again
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import uuid
@@ -18,7 +17,7 @@ from collections import defaultdict
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.deposits.claims import back_to_ready
-from anchor_dramatiq.integrations import RailsIntegration, load_rails
+from anchor_dramatiq.integrations import rails_for
 from anchor_dramatiq.models import Submission, SubmissionItem, Transaction
 from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.submission import Outcome, claimable_balance_ids
@@ -42,11 +41,6 @@ FAILED_OP_REASONS = {
     "op_src_not_authorized": "the distribution account is not authorized to send the asset",
     "op_no_issuer": "the asset's issuer account does not exist",
 }
-
-
-@functools.lru_cache(maxsize=4)
-def rails_for(path: str) -> RailsIntegration:
-    return load_rails(path)
 
 
 def apply_outcome(outcome: Outcome, settings: Settings) -> None:

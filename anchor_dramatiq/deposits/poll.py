@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 
 from anchor_dramatiq.config import Settings, get_settings
-from anchor_dramatiq.deposits.outcomes import rails_for
 from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS, FUNDABLE, DepositRejected, mark_ready
 from anchor_dramatiq.errors import RailsError
+from anchor_dramatiq.integrations import rails_for
 from anchor_dramatiq.models import Asset, Transaction
 
 log = logging.getLogger(__name__)

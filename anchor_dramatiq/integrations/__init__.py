@@ -6,11 +6,16 @@ over peewee rows instead of Django querysets) and name it in ``ANCHOR_RAILS``.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import logging
+import uuid
 from collections.abc import Sequence
 
-from anchor_dramatiq.config import ConfigError
+from anchor_dramatiq.config import ConfigError, get_settings
 from anchor_dramatiq.models import Transaction
+
+log = logging.getLogger(__name__)
 
 
 class RailsIntegration:
@@ -57,3 +62,16 @@ def load_rails(path: str) -> RailsIntegration:
     if not (isinstance(cls, type) and issubclass(cls, RailsIntegration)):
         raise ConfigError(f"ANCHOR_RAILS: {path!r} is not a RailsIntegration subclass")
     return cls()
+
+
+@functools.lru_cache(maxsize=4)
+def rails_for(path: str) -> RailsIntegration:
+    """One instance per process and ``ANCHOR_RAILS`` value."""
+    return load_rails(path)
+
+
+def notify_rails(transaction_id: uuid.UUID, old_status: str, new_status: str) -> None:
+    """Status listener: hand the committed change to the integration's ``on_status_change``."""
+    transaction = Transaction.get_or_none(Transaction.id == transaction_id)
+    if transaction is not None:
+        rails_for(get_settings().rails).on_status_change(transaction, old_status)

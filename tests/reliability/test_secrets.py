@@ -107,8 +107,10 @@ def anchor_rows(db_url: str) -> list[str]:
 
 
 def test_no_secret_in_logs_messages_metrics_or_rows(secrets_db: str, rabbitmq, tmp_path: Path) -> None:
-    cfg = ChaosConfig(deposits=6, withdrawals=6, duration=10, drain_timeout=120, worker_kill_every=1e9,
-                      streamer_kill_every=1e9, rabbit_restarts=0, postgres_restarts=0, wallets=3, payers=2)
+    calm = dict(worker_kill_every=1e9, streamer_kill_every=1e9, scheduler_kill_every=1e9, rabbit_restarts=0,
+                postgres_restarts=0)
+    cfg = ChaosConfig(deposits=6, withdrawals=6, duration=10, drain_timeout=120, wallets=3, payers=2,
+                      channels=3, **calm)
     signing = Keypair.random()
     metrics_port = free_port()
     scraped: list[str] = []
@@ -118,9 +120,8 @@ def test_no_secret_in_logs_messages_metrics_or_rows(secrets_db: str, rabbitmq, t
 
         def after_setup() -> dict[str, str]:
             env = {**run.env(), "ANCHOR_SIGNING_SEED": signing.secret}
-            done = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "channels", "create", "3",
-                                   "--asset", "USD"], env=env, cwd=Path(__file__).parents[2],
-                                  capture_output=True, text=True, timeout=120)
+            done = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "channels", "list"], env=env,
+                                  cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=120)
             assert done.returncode == 0, done.stderr
             cli_output.append(done.stdout + done.stderr)
             return {"ANCHOR_SIGNING_SEED": signing.secret, "ANCHOR_METRICS_PORT": str(metrics_port)}
@@ -139,12 +140,14 @@ def test_no_secret_in_logs_messages_metrics_or_rows(secrets_db: str, rabbitmq, t
                **{f"channel seed {c.public_key}": c.secret(Secret(SECRET_KEY)).reveal() for c in channels}}
 
     logs = [run.supervised[name].logs() for name in ("workers", "scheduler", "streamer")] + cli_output
+    logs.append(run.cli_output)  # `anchor-dramatiq channels create 3 --asset USD` at DEBUG
     lines = [line for text in logs for line in text.splitlines()]
     messages = [body.decode(errors="replace") for body in firehose.bodies]
     rows = anchor_rows(secrets_db)
     places = {"log lines": lines, "message bodies": messages, "metrics": scraped[0].splitlines(),
               "anchor_* rows": rows}
-    assert len(lines) > 1000 and any("DEBUG" in line for line in lines)  # it really logged at DEBUG
+    # it really logged at DEBUG (peewee's SQL echo is off by design, so hundreds, not thousands)
+    assert len(lines) > 300 and any(" DEBUG " in line for line in lines)
     assert sum("process_payment" in m for m in messages) >= cfg.withdrawals
     assert sum("submit_deposit" in m for m in messages) >= 1
     assert "anchor_transactions" in scraped[0] or "dramatiq_" in scraped[0]
