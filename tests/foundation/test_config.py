@@ -67,9 +67,15 @@ def test_every_variable_is_documented_in_the_readme():
     assert missing == []
 
 
+EXPECTED_LINE = ("anchor-dramatiq: configuration error: ANCHOR_BATCH_SIZE: expected a whole "
+                 "number from 1 to 100, got '500'")
+
+
 @pytest.mark.parametrize("argv", [
     [sys.executable, "-m", "anchor_dramatiq.cli", "status"],
-    ["dramatiq", "actors"],
+    ["dramatiq", "actors", "-p", "1", "-t", "1"],
+    ["periodiq", "scheduler"],
+    [sys.executable, "streamer.py"],
 ])
 def test_entry_points_print_one_line_and_exit_2(argv, tmp_path):
     env = {**os.environ, "ANCHOR_BATCH_SIZE": "500", "ANCHOR_DATABASE_URL": f"sqlite:///{tmp_path}/x"}
@@ -78,5 +84,15 @@ def test_entry_points_print_one_line_and_exit_2(argv, tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if "ANCHOR_BATCH_SIZE" in line]
-    assert lines == ["anchor-dramatiq: configuration error: ANCHOR_BATCH_SIZE: expected a whole "
-                     "number from 1 to 100, got '500'"]
+    assert lines == [EXPECTED_LINE]
+
+
+def test_every_dramatiq_worker_process_says_the_same_one_line(tmp_path):
+    """With several worker processes each one imports the actors and says it: the same line."""
+    env = {**os.environ, "ANCHOR_BATCH_SIZE": "500", "ANCHOR_DATABASE_URL": f"sqlite:///{tmp_path}/x"}
+    result = subprocess.run(["dramatiq", "actors", "-p", "2"], env=env, capture_output=True,
+                            text=True, timeout=60, cwd=os.path.dirname(__file__) + "/../..")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "ANCHOR_BATCH_SIZE" in line]
+    assert 1 <= len(lines) <= 2 and set(lines) == {EXPECTED_LINE}
