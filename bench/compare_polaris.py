@@ -269,13 +269,26 @@ def bench_deposits(ctx: Context, n: int, start: str) -> dict:
             paid = sum(chain.usd_balance(w.public_key) for w in chain.wallets)
             if errors or paid != Decimal(10 * n):
                 raise RuntimeError(f"{system}: {errors} errors, wallets received {paid} instead of {10 * n}")
+            span = paying_span()
             out[system] = {"wall_s": round(wall, 2), "ledgers": ledgers,
-                           "deposits_per_ledger": round(n / max(ledgers, 1), 1)}
+                           "deposits_per_ledger": round(n / max(ledgers, 1), 1), **span}
             log(f"deposits {start} n={n} {system}: {out[system]}")
         finally:
             run.close()
     out["ratio"] = round(out["polaris"]["wall_s"] / out["anchor"]["wall_s"], 1)
     return out
+
+
+def paying_span() -> dict:
+    """First to last completed deposit (leaving out process start-up): seconds, and ledgers from
+    the paging tokens both systems store (a paging token's high 32 bits are its ledger)."""
+    rows = list(Transaction.select(Transaction.completed_at, Transaction.paging_token)
+                .where(Transaction.kind == "deposit", Transaction.status == "completed"))
+    ledgers = [int(r.paging_token) >> 32 for r in rows]
+    times = [r.completed_at for r in rows]
+    span = max(ledgers) - min(ledgers) + 1
+    return {"first_to_last_s": round((max(times) - min(times)).total_seconds(), 2),
+            "ledgers_paying": span, "deposits_per_ledger_paying": round(len(rows) / span, 1)}
 
 
 def bench_withdrawals(ctx: Context, n: int) -> dict:
