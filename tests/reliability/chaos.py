@@ -7,7 +7,7 @@ kept running by a supervisor thread (restarted when it exits, as systemd would).
 steady rate for ``duration`` seconds, a load thread creates deposits (funded by the rails at
 the next poll) and withdrawals (a wallet really pays the distribution account with the
 withdrawal's memo), while the chaos thread SIGKILLs a random worker process every few
-seconds, SIGKILLs the streamer, kills and restarts RabbitMQ, crash-restarts PostgreSQL once,
+seconds, SIGKILLs the streamer and the scheduler, kills and restarts RabbitMQ, crash-restarts PostgreSQL once,
 and arms simnet faults (504 after the transaction was applied, dropped and stalled streams).
 Then faults stop and the system drains; :meth:`ChaosRun.verify` checks the simnet ledger,
 the database, the counting rails' log and the dead-letter queues, and returns the figures.
@@ -20,6 +20,7 @@ import os
 import queue
 import random
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -40,7 +41,7 @@ from withdrawals.factories import make_asset
 from withdrawals.rails import calls
 
 from anchor_dramatiq.db import database
-from anchor_dramatiq.models import Lease, Payment, Submission, Transaction
+from anchor_dramatiq.models import Payment, Submission, Transaction
 from anchor_dramatiq.simnet import Simnet
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -57,12 +58,14 @@ class ChaosConfig:
     drain_timeout: float
     worker_kill_every: float = 6.0
     streamer_kill_every: float = 25.0
+    scheduler_kill_every: float = 20.0  # restarted within the minute: periodiq sends the tick again
     rabbit_restarts: int = 1
     postgres_restarts: int = 1
     processes: int = 2
     threads: int = 4
     payers: int = 4
     wallets: int = 8
+    channels: int = 4  # channel accounts: submissions in parallel instead of racing for one sequence
     seed: int = 7
 
     @classmethod
@@ -89,11 +92,13 @@ class Report:
     withdrawal_payments_recorded_twice: list[str] = field(default_factory=list)
     withdrawals_unmatched: list[str] = field(default_factory=list)
     payouts_by_calls: dict[str, int] = field(default_factory=dict)
-    payouts_repeated: list[dict[str, Any]] = field(default_factory=list)
+    payouts_repeated: list[dict[str, Any]] = field(default_factory=list)  # unexplained: a failure
+    payouts_repeated_after_kill: list[dict[str, Any]] = field(default_factory=list)
     not_terminal: dict[str, str] = field(default_factory=dict)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     dead_letters_unaccounted: int = 0
     submissions: dict[str, int] = field(default_factory=dict)
+    doubled_ticks_skipped: int = 0
 
     def as_json(self) -> str:
         data = asdict(self)
@@ -115,6 +120,18 @@ def db_retry(fn: Callable[[], Any], timeout: float = 60.0) -> Any:
             except Exception:  # noqa: BLE001 - the connection is already broken
                 pass
             time.sleep(0.5)
+
+
+def restart(start: Callable[[], None], attempts: int = 5) -> None:
+    """Start a killed server again; retried, since its port may linger (or be briefly taken)."""
+    for attempt in range(attempts):
+        try:
+            start()
+            return
+        except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(5)
 
 
 class Supervised:
@@ -191,6 +208,8 @@ class ChaosRun:
         self.supervised: dict[str, Supervised] = {}
         self.errors: list[str] = []
         self.rails_log = workdir / "rails.log"
+        self.cli_output = ""
+        self.killed: set[int] = set()  # worker pids the chaos loop SIGKILLed
 
     # ------------------------------------------------------------------ setup
 
@@ -231,6 +250,12 @@ class ChaosRun:
                                     significant_decimals=2)
         assert account == self.distribution.public_key
         self.asset = asset
+        if self.cfg.channels:
+            done = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "channels", "create",
+                                   str(self.cfg.channels), "--asset", "USD"], env=self.env(), cwd=REPO,
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+            self.cli_output = done.stdout + done.stderr
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANCHOR_")}
@@ -358,6 +383,7 @@ class ChaosRun:
         start = time.monotonic()
         next_worker = start + cfg.worker_kill_every
         next_streamer = start + cfg.streamer_kill_every / 2
+        next_scheduler = start + cfg.scheduler_kill_every
         rabbit_at = [start + cfg.duration * (k + 1) / (cfg.rabbit_restarts + 1)
                      for k in range(cfg.rabbit_restarts)]
         postgres_at = [start + cfg.duration * (k + 1.5) / (cfg.postgres_restarts + 1.5)
@@ -369,24 +395,30 @@ class ChaosRun:
             if now >= next_worker:
                 children = self.supervised["workers"].children()
                 if children:
-                    os.kill(self.random.choice(children), signal.SIGKILL)
+                    victim = self.random.choice(children)
+                    os.kill(victim, signal.SIGKILL)
+                    self.killed.add(victim)
                     faults["worker process SIGKILLed"] += 1
                 next_worker = now + cfg.worker_kill_every * self.random.uniform(0.6, 1.4)
             if now >= next_streamer:
                 self.supervised["streamer"].kill_main()
                 faults["streamer SIGKILLed"] += 1
                 next_streamer = now + cfg.streamer_kill_every * self.random.uniform(0.6, 1.4)
+            if now >= next_scheduler:
+                self.supervised["scheduler"].kill_main()
+                faults["periodiq scheduler SIGKILLed"] += 1
+                next_scheduler = now + cfg.scheduler_kill_every * self.random.uniform(0.6, 1.4)
             if rabbit_at and now >= rabbit_at[0] and self.rabbit is not None:
                 rabbit_at.pop(0)
                 self.rabbit.kill()
                 time.sleep(3)
-                self.rabbit.start()
+                restart(self.rabbit.start)
                 faults["RabbitMQ killed and restarted"] += 1
             if postgres_at and now >= postgres_at[0] and self.postgres is not None:
                 postgres_at.pop(0)
                 self.postgres.stop("immediate")
                 time.sleep(2)
-                self.postgres.start()
+                restart(self.postgres.start)
                 faults["PostgreSQL crashed (immediate) and restarted"] += 1
             if now >= next_sim:
                 self._arm(("submit_timeout", {"applied": True, "count": 3, "probability": 0.5}),
@@ -505,11 +537,20 @@ class ChaosRun:
         # Payouts: the counting rails' log, one line per call.
         per_id = Counter(calls(self.rails_log))
         report.payouts_by_calls = {str(n): c for n, c in sorted(Counter(per_id.values()).items())}
+        callers: dict[str, list[int]] = {}
+        for line in self.rails_log.read_text().splitlines() if self.rails_log.exists() else []:
+            transaction_id, pid = line.split()
+            callers.setdefault(transaction_id, []).append(int(pid))
+        worker_logs = self.supervised["workers"].logs() if self.supervised else ""
         for transaction_id, n in per_id.items():
             if n > 1:
-                lease = Lease.get_or_none(Lease.transaction_id == uuid.UUID(transaction_id))
-                report.payouts_repeated.append({"transaction": transaction_id, "calls": n,
-                                                "lease_attempts": lease.attempts if lease else None})
+                # Once per claim: an earlier call whose worker was SIGKILLed before it saved the result
+                # is retaken when its lease expires. Anything else is a real double execution.
+                earlier = callers[transaction_id][:-1]
+                entry = {"transaction": transaction_id, "calls": n, "pids": callers[transaction_id]}
+                died = all(pid in self.killed or f"Worker with PID {pid} exited unexpectedly" in worker_logs
+                           for pid in earlier)
+                (report.payouts_repeated_after_kill if died else report.payouts_repeated).append(entry)
         missing_payouts = [str(t) for t in self.withdrawals if str(t) not in per_id]
         # Every transaction terminal.
         ids = list(self.deposits) + list(self.withdrawals)
@@ -565,6 +606,7 @@ class ChaosRun:
         report.faults["dramatiq master restarted (by the supervisor)"] = self.supervised["workers"].starts - 1
         report.faults["streamer restarted (by the supervisor)"] = self.supervised["streamer"].starts - 1
         report.faults["periodiq restarted (by the supervisor)"] = self.supervised["scheduler"].starts - 1
+        report.doubled_ticks_skipped = self.supervised["workers"].logs().count("skipping the doubled tick")
         (self.workdir / "report.json").write_text(report.as_json())
         return report
 
