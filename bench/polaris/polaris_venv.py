@@ -56,19 +56,27 @@ def ensure_venv(path: Path | None = None) -> Path:
     Safe to call from several processes at once (a file lock serialises the builds).
     """
     path = path or venv_dir()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.parent / f".{path.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return _build(path)
+    except OSError as exc:
+        raise VenvUnavailable(f"cannot use {path}: {exc}") from None
+
+
+def _build(path: Path) -> Path:
     python = path / "bin" / "python"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        stamp = path / STAMP
-        if python.exists() and stamp.exists() and stamp.read_text() == _stamp_text():
-            return python
-        shutil.rmtree(path, ignore_errors=True)
-        _run([sys.executable, "-m", "venv", str(path)], "python -m venv")
-        _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *REQUIREMENTS],
-             "pip install " + " ".join(REQUIREMENTS))
-        _run([str(python), "-c", "import polaris, stellar_sdk, psycopg2, django"], "importing Polaris")
-        stamp.write_text(_stamp_text())
+    stamp = path / STAMP
+    if python.exists() and stamp.exists() and stamp.read_text() == _stamp_text():
+        return python
+    shutil.rmtree(path, ignore_errors=True)
+    _run([sys.executable, "-m", "venv", str(path)], "python -m venv")
+    _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--retries", "2",
+          "--timeout", "30", *REQUIREMENTS],
+         "pip install " + " ".join(REQUIREMENTS))
+    _run([str(python), "-c", "import polaris, stellar_sdk, psycopg2, django"], "importing Polaris")
+    stamp.write_text(_stamp_text())
     return python
 
 

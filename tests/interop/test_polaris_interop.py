@@ -80,8 +80,8 @@ def anchor_db(pg_url: str, sim: Simnet) -> Iterator[str]:
     config.configure(None)
 
 
-def test_polaris_rows_completed_by_anchor_dramatiq(sim: Simnet, anchor_db: str, broker_url: str,
-                                                   polaris_factory, tmp_path: Path) -> None:
+def test_polaris_rows_completed_by_anchor_dramatiq(polaris_factory, sim: Simnet, anchor_db: str,
+                                                   broker_url: str, tmp_path: Path) -> None:
     shared = {"ANCHOR_DATABASE_URL": anchor_db, "ANCHOR_SECRET_KEY": SECRET_KEY,
               "ANCHOR_HORIZON_URL": sim.url, "ANCHOR_NETWORK_PASSPHRASE": sim.passphrase}
     polaris = polaris_factory(shared)
