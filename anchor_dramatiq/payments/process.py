@@ -79,6 +79,12 @@ def process_payment(operation_id: str) -> uuid.UUID | None:
             return done.id
         decision = decide(payment)
         if decision.outcome != "matched":
+            # A concurrent copy of this message may have moved the transaction since the check
+            # above: look again, or its payment would be recorded unmatched (and refunded).
+            done = _already_matched(payment)
+            if done is not None:
+                _settle(payment, "matched", None, done.id)
+                return done.id
             _settle(payment, decision.outcome, decision.reason)
             return None
         target = decision.transaction

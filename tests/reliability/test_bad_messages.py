@@ -170,3 +170,29 @@ def test_a_replayed_periodic_tick_fans_out_once(db: str) -> None:
     assert claim_tick("poll_pending_deposits_tick", tick_minute(first))
     assert not claim_tick("poll_pending_deposits_tick", tick_minute(replay))
     assert claim_tick("poll_pending_deposits_tick", tick_minute("2026-11-24T10:16:00+00:00"))
+
+
+def test_concurrent_copy_of_process_payment_records_the_match(broker, rows, monkeypatch) -> None:
+    """Found by the full chaos run: a redelivered ``process_payment`` running while the first copy
+    matches. The copy looks for a finished match first (none yet), then the first copy moves the
+    withdrawal, then the copy decides: the withdrawal no longer waits. The payment must still be
+    recorded as matched to it, not as an unmatched payment an operator would refund."""
+    import anchor_dramatiq.payments.process as process
+    from anchor_dramatiq.transitions import transition
+
+    asset, account, waiting = rows
+    record = payment_record(account, asset, "10", memo="m-wait")
+    record_event(record, account)
+    real_decide = process.decide
+
+    def first_copy_matches_in_between(payment):
+        transition(waiting.id, ["pending_user_transfer_start"], "pending_anchor", amount_in=Decimal("10"),
+                   from_address=payment.from_address, stellar_transaction_id=payment.transaction_hash,
+                   paging_token=payment.paging_token)
+        return real_decide(payment)
+
+    monkeypatch.setattr(process, "decide", first_copy_matches_in_between)
+    process.process_payment(record["id"])
+    payment = Payment.get(Payment.operation_id == record["id"])
+    assert (payment.outcome, payment.transaction_id) == ("matched", waiting.id), payment.reason
+    assert Transaction.get_by_id(waiting.id).status == "pending_anchor"
