@@ -6,20 +6,22 @@ to print); these helpers translate XDR objects into those keys and keys into Hor
 
 from __future__ import annotations
 
-from stellar_sdk import Asset, MuxedAccount, StrKey, xdr
+from stellar_sdk import Asset, MuxedAccount, xdr
+
+from .keys import g_address
 
 NATIVE = "native"
 
 
 def account_id(acc: xdr.AccountID) -> str:
     """G strkey of an XDR AccountID."""
-    return StrKey.encode_ed25519_public_key(acc.account_id.ed25519.uint256)
+    return g_address(acc.account_id.ed25519.uint256)
 
 
 def muxed(acc: xdr.MuxedAccount) -> tuple[str, str | None, int | None]:
     """(G address, M address or None, muxed id or None) of an XDR MuxedAccount."""
     if acc.type == xdr.CryptoKeyType.KEY_TYPE_ED25519:
-        return StrKey.encode_ed25519_public_key(acc.ed25519.uint256), None, None
+        return g_address(acc.ed25519.uint256), None, None
     m = MuxedAccount.from_xdr_object(acc)
     return m.account_id, m.account_muxed, m.account_muxed_id
 

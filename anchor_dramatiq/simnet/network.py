@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from stellar_sdk import Account as SdkAccount
 from stellar_sdk import Keypair, TransactionBuilder, xdr
 
-from . import envelopes
+from . import envelopes, keys
 from .assets import muxed
 from .envelopes import Envelope
 from .history import History, LedgerRecord, OpRecord, TxRecord
@@ -189,7 +189,7 @@ class Network:
                 close_time=xdr.TimePoint(xdr.Uint64(close_time)),
                 upgrades=[], ext=xdr.StellarValueExt(xdr.StellarValueType.STELLAR_VALUE_BASIC)),
             tx_set_result_hash=xdr.Hash(hashlib.sha256(
-                b"".join(r.result.to_xdr_bytes() for r in records)).digest()),
+                b"".join(base64.b64decode(r.result_xdr) for r in records)).digest()),
             bucket_list_hash=xdr.Hash(bytes(32)),
             ledger_seq=xdr.Uint32(seq),
             total_coins=xdr.Int64(TOTAL_COINS),
@@ -227,7 +227,7 @@ class Network:
         source.seq_ledger, source.seq_time = seq, close_time
         source.last_modified_ledger, source.last_modified_time = seq, close_time
         ctx = ApplyContext(state=st, rates=self.rates, ledger_seq=seq, close_time=close_time,
-                           tx_source=_account_id_of(env.source), tx_seq=env.seq)
+                           tx_source=keys.xdr_account_id(env.source), tx_seq=env.seq)
         tx_id = toid(seq, order)
         st.begin()
         applied = []
@@ -414,7 +414,3 @@ class Network:
 
 class FriendbotError(Exception):
     """The address is already funded (or was asked for twice in one ledger)."""
-
-
-def _account_id_of(address: str) -> xdr.AccountID:
-    return Keypair.from_public_key(address).xdr_account_id()

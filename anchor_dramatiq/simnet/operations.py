@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from stellar_sdk import Keypair, StrKey, xdr
+from stellar_sdk import StrKey, xdr
 
 from .assets import NATIVE, account_id, asset_key, is_valid_asset, issuer_of, muxed, to_xdr_asset
+from .keys import g_address, xdr_account_id
 from .ledger import (
     ACCOUNT_FLAGS_MASK,
     AUTH_CLAWBACK_ENABLED,
@@ -454,7 +455,7 @@ def _strict_receive(ctx: ApplyContext, b: xdr.OperationBody, source: str, _i: in
 
 def _simple_payment(dest: xdr.MuxedAccount, asset: str, amount: int) -> xdr.SimplePaymentResult:
     return xdr.SimplePaymentResult(
-        destination=Keypair.from_public_key(muxed(dest)[0]).xdr_account_id(),
+        destination=xdr_account_id(muxed(dest)[0]),
         asset=to_xdr_asset(asset), amount=xdr.Int64(amount))
 
 
@@ -494,7 +495,7 @@ def _change_trust(ctx: ApplyContext, b: xdr.OperationBody, source: str, _i: int)
 
 def signer_strkey(key: xdr.SignerKey) -> str | None:
     if key.type == xdr.SignerKeyType.SIGNER_KEY_TYPE_ED25519:
-        return StrKey.encode_ed25519_public_key(key.ed25519.uint256)
+        return g_address(key.ed25519.uint256)
     if key.type == xdr.SignerKeyType.SIGNER_KEY_TYPE_PRE_AUTH_TX:
         return StrKey.encode_pre_auth_tx(key.pre_auth_tx.uint256)
     if key.type == xdr.SignerKeyType.SIGNER_KEY_TYPE_HASH_X:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 
-from stellar_sdk import Keypair, StrKey, xdr
-from stellar_sdk.exceptions import BadSignatureError
+from stellar_sdk import StrKey, xdr
 
+from . import keys
 from .envelopes import Envelope
 from .ledger import Account, LedgerState
 from .operations import HIGH, LOW, MED, check_op, default_success, op_source, threshold_level
@@ -22,17 +22,14 @@ MAX_OPS = 100
 
 
 @lru_cache(maxsize=65536)
-def _keypair(address: str) -> Keypair:
-    return Keypair.from_public_key(address)
-
-
-@lru_cache(maxsize=65536)
-def _raw_key(strkey: str) -> bytes:
+def _raw_signer(strkey: str) -> bytes:
     if strkey.startswith("T"):
         return StrKey.decode_pre_auth_tx(strkey)
-    if strkey.startswith("X"):
-        return StrKey.decode_sha256_hash(strkey)
-    return StrKey.decode_ed25519_public_key(strkey)
+    return StrKey.decode_sha256_hash(strkey)
+
+
+def _raw_key(strkey: str) -> bytes:
+    return _raw_signer(strkey) if strkey[0] in "TX" else keys.raw_key(strkey)
 
 
 class SignatureChecker:
@@ -55,11 +52,7 @@ class SignatureChecker:
             if key.startswith("X"):
                 ok = hashlib.sha256(sig).digest() == raw
             else:
-                try:
-                    _keypair(key).verify(self.tx_hash, sig)
-                    ok = True
-                except BadSignatureError:
-                    ok = False
+                ok = keys.verify(raw, self.tx_hash, sig)
             if ok:
                 self.used[i] = found = True
         return found
