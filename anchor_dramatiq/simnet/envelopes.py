@@ -14,6 +14,7 @@ from stellar_sdk import xdr
 from xdrlib3 import Unpacker
 
 from .assets import muxed
+from .fastxdr import decode_common
 
 EnvType = xdr.EnvelopeType
 
@@ -134,9 +135,11 @@ def decode(envelope_xdr: str, passphrase: str) -> Envelope:
     text = "".join(envelope_xdr.split())
     try:
         raw = base64.b64decode(text, validate=True)
-        unpacker = Unpacker(raw)
-        env = xdr.TransactionEnvelope.unpack(unpacker)
-        unpacker.done()  # raises on trailing bytes
+        env = decode_common(raw)
+        if env is None:
+            unpacker = Unpacker(raw)
+            env = xdr.TransactionEnvelope.unpack(unpacker)
+            unpacker.done()  # raises on trailing bytes
     except Exception as exc:  # base64, xdrlib3 and enum errors all mean "cannot decode"
         raise MalformedEnvelope(str(exc)) from exc
     net = network_id(passphrase)
