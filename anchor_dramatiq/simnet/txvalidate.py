@@ -146,7 +146,7 @@ def _inner_check(env: Envelope, st: LedgerState, now: int, next_ledger: int,
         return fail(TxCode.txBAD_AUTH)
     if check_fee and st.available_native(source) < env.fee:
         return fail(TxCode.txINSUFFICIENT_BALANCE)
-    op_results, failed = [], False
+    failures: list[xdr.OperationResult | None] = []
     for op in env.ops:
         src_id = op_source(op, env.source)
         src = st.account(src_id)
@@ -161,13 +161,11 @@ def _inner_check(env: Envelope, st: LedgerState, now: int, next_ledger: int,
             res = op_top_result(xdr.OperationResultCode.opBAD_AUTH)
         else:
             res = check_op(op, src_id)
-        if res is None:
-            res = default_success(op)
-        else:
-            failed = True
-        op_results.append(res)
-    if failed:
-        return fail(TxCode.txFAILED, op_results)
+        failures.append(res)
+    if any(res is not None for res in failures):
+        # Operations that passed get the zero-valued SUCCESS result, as in core's answer.
+        return fail(TxCode.txFAILED, [default_success(op) if res is None else res
+                                      for op, res in zip(env.ops, failures, strict=True)])
     if not checker.all_used():
         return fail(TxCode.txBAD_AUTH_EXTRA)
     return None
