@@ -163,8 +163,8 @@ def decode(envelope_xdr: str, passphrase: str) -> Envelope:
         fee_source, fee_m, fee_id = muxed(env.fee_bump.tx.fee_source)
     return Envelope(
         envelope_xdr=text, env=env, hash=tx_hash, inner_hash=inner_hash, tx=tx,
-        signatures=list(sigs), source=source, source_muxed=source_m, source_muxed_id=source_id,
-        seq=tx.seq_num.sequence_number.int64, fee=tx.fee.uint32, ops=list(tx.operations),
+        signatures=sigs, source=source, source_muxed=source_m, source_muxed_id=source_id,
+        seq=tx.seq_num.sequence_number.int64, fee=tx.fee.uint32, ops=tx.operations,
         fee_source=fee_source, fee_source_muxed=fee_m, fee_source_muxed_id=fee_id,
-        outer_fee=outer_fee, outer_signatures=list(outer_sigs),
+        outer_fee=outer_fee, outer_signatures=outer_sigs,
     )

@@ -56,12 +56,17 @@ class TxRecord:
     env: Envelope
     ledger: int
     closed_at: int
-    result: xdr.TransactionResult
     result_xdr: str
     fee_charged: int
     successful: bool
     participants: set[str]
     operations: list[OpRecord] = field(default_factory=list)
+
+    @property
+    def result(self) -> xdr.TransactionResult:
+        """Decoded from ``result_xdr`` when asked (rarely): history keeps fewer objects for
+        the garbage collector to walk."""
+        return xdr.TransactionResult.from_xdr(self.result_xdr)
 
 
 @dataclass

@@ -244,8 +244,8 @@ class Network:
         if env.is_fee_bump:
             result = fee_bump_result(charged, env.inner_hash, result)
         record = TxRecord(
-            id=tx_id, env=env, ledger=seq, closed_at=close_time, result=result,
-            result_xdr=result.to_xdr(), fee_charged=charged, successful=is_success(result),
+            id=tx_id, env=env, ledger=seq, closed_at=close_time, result_xdr=result.to_xdr(),
+            fee_charged=charged, successful=is_success(result),
             participants={env.source, env.fee_source},
         )
         for i, (op, a) in enumerate(zip(env.ops, applied, strict=True), 1):
