@@ -9,12 +9,15 @@ claimable balance can be made in the same transaction).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from stellar_sdk import MuxedAccount, Server
 from stellar_sdk.exceptions import NotFoundError
 
 from anchor_dramatiq.models import Asset, Transaction
+
+LOOKUP_CONCURRENCY = 8  # parallel account lookups per batch (a batch has up to 100 deposits)
 
 
 @dataclass(frozen=True)
@@ -36,20 +39,23 @@ def has_trustline(account_json: dict, asset: Asset) -> bool:
     return False
 
 
+def _load_account(server: Server, account: str) -> dict | None:
+    try:
+        return server.accounts().account_id(account).call()
+    except NotFoundError:
+        return None
+
+
 def load_destinations(server: Server, transactions: Iterable[Transaction]) -> dict[str, Destination]:
-    """G account -> what Horizon says, loading each distinct account once.
+    """G account -> what Horizon says, loading each distinct account once, several at a time.
 
     Raises stellar-sdk's request errors (other than 404) for the caller to retry later.
     """
-    accounts: dict[str, dict | None] = {}
-    for transaction in transactions:
-        account = account_of(transaction.to_address)
-        if account in accounts:
-            continue
-        try:
-            accounts[account] = server.accounts().account_id(account).call()
-        except NotFoundError:
-            accounts[account] = None
+    transactions = list(transactions)
+    distinct = list(dict.fromkeys(account_of(t.to_address) for t in transactions))
+    with ThreadPoolExecutor(max_workers=min(LOOKUP_CONCURRENCY, max(len(distinct), 1))) as pool:
+        accounts = dict(zip(distinct, pool.map(lambda a: _load_account(server, a), distinct),
+                            strict=True))
     out: dict[str, Destination] = {}
     for transaction in transactions:
         account = account_of(transaction.to_address)

@@ -97,8 +97,11 @@ def check_destination_address(address: str | None) -> str | None:
 
 
 def mark_ready(transaction: Transaction, amount_in: object, amount_fee: object | None = None,
-               amount_out: object | None = None, **extra: object) -> bool:
+               amount_out: object | None = None, *, nudge: bool = True, **extra: object) -> bool:
     """Validate and move a funded deposit to ready, then nudge ``submit_deposit``.
+
+    ``nudge=False`` leaves the message to the caller: the poll marks a whole page ready
+    first, so the first ``submit_deposit`` finds a full batch instead of one deposit.
 
     True if this call marked it ready; False if it was not waiting for funds (already
     ready, paid, or another caller got there first). Raises :class:`DepositRejected` after
@@ -115,7 +118,7 @@ def mark_ready(transaction: Transaction, amount_in: object, amount_fee: object |
                        amount_in=amounts.amount_in, amount_fee=amounts.amount_fee,
                        amount_out=amounts.amount_out, status_message=None, queue=STELLAR_QUEUE,
                        queued_at=utcnow(), **extra)
-    if moved:
+    if moved and nudge:
         send_submit(transaction.id)
     return moved
 
