@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from anchor_dramatiq import deposits
+from anchor_dramatiq import deposits, ids
 from anchor_dramatiq.deposits.messages import STELLAR_QUEUE, SUBMIT_DEPOSIT
 from anchor_dramatiq.errors import PermanentError
 from anchor_dramatiq.periodic import periodic
@@ -16,7 +16,7 @@ SUBMIT_TIME_LIMIT_MS = 180_000
                 throws=(PermanentError,))
 def submit_deposit(transaction_id: str) -> None:
     """Pay one ready deposit (and ready batch-mates), or settle the submission already paying it."""
-    deposits.submit_deposit(transaction_id)
+    deposits.submit_deposit(ids.transaction_id(transaction_id))
 
 
 @periodic("schedule_poll_pending_deposits")

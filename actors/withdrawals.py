@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 import dramatiq
 
+from anchor_dramatiq import ids
 from anchor_dramatiq.config import get_settings
 from anchor_dramatiq.errors import PermanentError
 from anchor_dramatiq.integrations import RailsIntegration, rails_for
@@ -29,7 +29,7 @@ def rails() -> RailsIntegration:
 @dramatiq.actor(queue_name=WITHDRAWALS_QUEUE, throws=(PermanentError,))
 def execute_outgoing(transaction_id: str) -> None:
     """Claim the paid transaction and call the rails integration's payout once for this claim."""
-    outgoing.execute_outgoing(uuid.UUID(transaction_id), rails(), get_settings())
+    outgoing.execute_outgoing(ids.transaction_id(transaction_id), rails(), get_settings())
 
 
 @periodic("schedule_execute_outgoing")

@@ -27,7 +27,7 @@ from periodiq import PeriodiqMiddleware
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.db import open_database
-from anchor_dramatiq.middleware import DatabaseConnections
+from anchor_dramatiq.middleware import DatabaseConnections, PermanentFailures
 
 # Defaults for pika options an operator did not put in the URL (see docs/operations.md).
 PIKA_URL_DEFAULTS = {
@@ -64,6 +64,7 @@ def middleware_list() -> list[Middleware]:
         CurrentMessage(),
         PeriodiqMiddleware(skip_delay=PERIODIC_SKIP_DELAY_S),
         DatabaseConnections(),
+        PermanentFailures(),
     ]
 
 

@@ -3,7 +3,8 @@
 ``@periodic("schedule_poll_pending_deposits")`` turns a function into two actors:
 
 - the *sweep* (named after the function): does the work; no retries, since the next
-  tick is the retry; safe to run twice or concurrently because flows claim rows;
+  tick is the retry (a failure is logged, not dead-lettered); safe to run twice or
+  concurrently because flows claim rows;
 - the *tick* (``<name>_tick``): the one periodiq schedules from the configured cron. It
   records ``(tick actor, scheduled_at)`` in ``anchor_job_run`` first, so a periodiq
   restart inside the minute or a second scheduler does not fan out twice, then sends the
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 
@@ -67,7 +69,17 @@ def periodic(schedule_field: str, *, queue_name: str = PERIODIC_QUEUE,
 
     def decorator(fn: Callable[[], None]) -> dramatiq.Actor:
         schedule = getattr(get_settings(), schedule_field)
-        sweep = dramatiq.actor(fn, actor_name=fn.__name__, queue_name=queue_name,
+
+        @functools.wraps(fn)
+        def run_sweep() -> None:
+            # A failed sweep (say, the database restarting) is logged, not dead-lettered: the
+            # next tick is its retry, and dead letters stay for messages a person must see.
+            try:
+                fn()
+            except Exception:
+                log.exception("%s failed; the next tick runs it again", fn.__name__)
+
+        sweep = dramatiq.actor(run_sweep, actor_name=fn.__name__, queue_name=queue_name,
                                max_retries=0, time_limit=time_limit)
         tick_name = f"{fn.__name__}_tick"
 

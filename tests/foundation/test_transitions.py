@@ -47,3 +47,55 @@ def test_rails_hear_every_committed_change(db):
     assert transition(row.id, ["pending_user_transfer_start"], "error", status_message="bad")
     assert RecordingRails.seen == [(row.id, "pending_user_transfer_start", "error")]
     rails_for.cache_clear()
+
+
+def test_malformed_ids_fail_for_good_at_once_with_the_reason_logged(db, caplog):
+    """A message whose id can never parse is not retried six times before the dead letters."""
+    import logging
+
+    from dramatiq import Worker
+
+    import actors
+
+    caplog.set_level(logging.WARNING)
+    broker = actors.broker
+    broker.flush_all()
+    worker = Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        for actor in (actors.deposits.submit_deposit, actors.withdrawals.execute_outgoing):
+            actor.send("not-a-uuid")
+            broker.join(actor.queue_name, fail_fast=False, timeout=10_000)
+    finally:
+        worker.stop()
+    assert len(broker.dead_letters) == 2
+    assert all(m.options.get("retries", 0) == 0 for m in broker.dead_letters)
+    reasons = [r.getMessage() for r in caplog.records if "failed for good" in r.getMessage()]
+    assert len(reasons) == 2 and all("not a transaction id: 'not-a-uuid'" in r for r in reasons)
+
+
+def test_a_failing_sweep_is_logged_not_dead_lettered(db, caplog, monkeypatch):
+    import logging
+
+    from dramatiq import Worker
+
+    import actors
+    from anchor_dramatiq import deposits
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database restarting")
+
+    monkeypatch.setattr(deposits, "check_trustlines", broken)
+    caplog.set_level(logging.ERROR)
+    broker = actors.broker
+    broker.flush_all()
+    worker = Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        actors.deposits.check_trustlines.send()
+        broker.join("periodic", fail_fast=False, timeout=10_000)
+    finally:
+        worker.stop()
+    assert broker.dead_letters == []
+    assert any("check_trustlines failed; the next tick runs it again" in r.getMessage()
+               for r in caplog.records)
