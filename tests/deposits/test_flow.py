@@ -94,7 +94,8 @@ def test_poll_pays_what_the_rails_funded_and_records_what_it_got_wrong(
         left = row(deposits[name])
         assert (left.kind, left.status, left.amount_in) == ("deposit", "pending_user_transfer_start", None)
 
-    run_workers(lambda: completed(deposits["plain"], deposits["with_fee"]))
+    # after_deposit runs just after the completed status commits: wait for it too
+    run_workers(lambda: completed(deposits["plain"], deposits["with_fee"]) and len(rails.after) == 2)
     plain, with_fee = row(deposits["plain"]), row(deposits["with_fee"])
     assert (plain.amount_in, plain.amount_fee, plain.amount_out) == (Decimal(10), Decimal(0), Decimal(10))
     assert (with_fee.amount_fee, with_fee.amount_out) == (Decimal("1.5"), Decimal("18.5"))
@@ -122,7 +123,7 @@ def test_deposit_funded_pays_at_once_and_only_once(anchor, rails, broker, run_wo
     funded = row(deposit)
     assert (funded.status, funded.submission_status) == ("pending_anchor", "ready")
     assert funded.amount_in == Decimal("12.34") and funded.external_transaction_id == "bank-1"
-    run_workers(lambda: completed(deposit))
+    run_workers(lambda: completed(deposit) and deposit.id in rails.after)
     paid(anchor, wallet, "12.34")
     assert deposit_funded(deposit.id, "12.34") is False  # completed: nothing happens
     assert queued(broker) == 0 and rails.after == {deposit.id: 1}
@@ -166,7 +167,7 @@ def test_resume_resends_ready_deposits_whose_message_was_lost(anchor, rails, bro
     age(abandoned, anchor.settings.claim_timeout + 5)  # its claimer died before storing anything
     assert resume_deposits(anchor.settings) == 2  # `fresh` is someone's live claim: left alone
     assert queued(broker) == 2
-    run_workers(lambda: completed(lost, abandoned))
+    run_workers(lambda: completed(lost, abandoned) and len(rails.after) == 2)
     paid(anchor, wallets[0], "4")
     paid(anchor, wallets[1], "5")
     assert row(fresh).submission_status == "processing"
@@ -207,7 +208,7 @@ def test_resume_settles_an_envelope_whose_worker_died(anchor, rails, broker, run
     late = utcnow() - dt.timedelta(seconds=anchor.settings.horizon_timeout + 5)
     Submission.update(created_at=late, submitted_at=late if stage == "submitted" else None).execute()
     assert resume_deposits(anchor.settings) == 1
-    run_workers(lambda: completed(deposit))
+    run_workers(lambda: completed(deposit) and deposit.id in rails.after)
     settled = row(deposit)
     assert settled.stellar_transaction_id == stored.hash  # the stored envelope, not a new one
     assert Submission.select().count() == 1 and Submission.get().state == "succeeded"
