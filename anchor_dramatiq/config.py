@@ -44,30 +44,25 @@ def _url(*schemes: str) -> Parser:
     return parse
 
 
-def _int(low: int, high: int) -> Parser:
-    def parse(raw: str) -> int:
+def _ranged(convert: Callable[[str], Any], low: Any, high: Any, expected: str) -> Parser:
+    def parse(raw: str) -> Any:
         try:
-            value = int(raw)
+            value = convert(raw)
         except ValueError:
-            raise ValueError(f"a whole number from {low} to {high}") from None
+            raise ValueError(expected) from None
         if not low <= value <= high:
-            raise ValueError(f"a whole number from {low} to {high}")
+            raise ValueError(expected)
         return value
 
     return parse
+
+
+def _int(low: int, high: int) -> Parser:
+    return _ranged(int, low, high, f"a whole number from {low} to {high}")
 
 
 def _seconds(low: float, high: float) -> Parser:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"a number of seconds from {low:g} to {high:g}") from None
-        if not low <= value <= high:
-            raise ValueError(f"a number of seconds from {low:g} to {high:g}")
-        return value
-
-    return parse
+    return _ranged(float, low, high, f"a number of seconds from {low:g} to {high:g}")
 
 
 def _amount(raw: str) -> Decimal:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -88,14 +89,22 @@ def settings_env(db_url: str) -> dict[str, str]:
     return {"ANCHOR_DATABASE_URL": db_url, "ANCHOR_SECRET_KEY": TEST_SECRET_KEY}
 
 
+@contextmanager
+def migrated(url: str, secret_key: str = TEST_SECRET_KEY) -> Iterator[str]:
+    """``url`` migrated and installed as the project's database, with settings to match."""
+    config.configure(config.Settings.from_env({"ANCHOR_DATABASE_URL": url,
+                                               "ANCHOR_SECRET_KEY": secret_key}))
+    open_database(url)
+    migrate()
+    try:
+        yield url
+    finally:
+        database.close()
+        config.configure(None)
+
+
 @pytest.fixture
 def db(db_url: str) -> Iterator[str]:
     """A migrated database on each backend, installed as the project's database."""
-    settings = config.Settings.from_env({"ANCHOR_DATABASE_URL": db_url,
-                                         "ANCHOR_SECRET_KEY": TEST_SECRET_KEY})
-    config.configure(settings)
-    open_database(db_url)
-    migrate()
-    yield db_url
-    database.close()
-    config.configure(None)
+    with migrated(db_url) as url:
+        yield url

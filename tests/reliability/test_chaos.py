@@ -9,10 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import migrated
 
-from anchor_dramatiq import config
-from anchor_dramatiq.db import database, open_database
-from anchor_dramatiq.migrate import migrate
 from anchor_dramatiq.simnet import Simnet
 from reliability.chaos import ChaosConfig, ChaosRun
 
@@ -24,13 +22,8 @@ pytestmark = [pytest.mark.services, pytest.mark.timeout(3600 if FULL else 420)]
 
 @pytest.fixture
 def chaos_db(pg_url: str) -> Iterator[str]:
-    env = {"ANCHOR_DATABASE_URL": pg_url, "ANCHOR_SECRET_KEY": SECRET_KEY}
-    config.configure(config.Settings.from_env(env))
-    open_database(pg_url)
-    migrate()
-    yield pg_url
-    database.close()
-    config.configure(None)
+    with migrated(pg_url, SECRET_KEY) as url:
+        yield url
 
 
 def test_chaos_run_pays_everything_exactly_once(chaos_db: str, broker_url: str, rabbitmq, postgres,

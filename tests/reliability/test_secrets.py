@@ -21,13 +21,11 @@ from pathlib import Path
 import pika
 import psycopg2
 import pytest
+from conftest import migrated
 from services import free_port
 from stellar_sdk import Keypair
 
-from anchor_dramatiq import config
 from anchor_dramatiq.crypto import Secret
-from anchor_dramatiq.db import database, open_database
-from anchor_dramatiq.migrate import migrate
 from anchor_dramatiq.models import Channel, Submission
 from anchor_dramatiq.simnet import Simnet
 from reliability.chaos import ChaosConfig, ChaosRun
@@ -80,13 +78,8 @@ class Firehose:
 
 @pytest.fixture
 def secrets_db(pg_url: str) -> Iterator[str]:
-    env = {"ANCHOR_DATABASE_URL": pg_url, "ANCHOR_SECRET_KEY": SECRET_KEY}
-    config.configure(config.Settings.from_env(env))
-    open_database(pg_url)
-    migrate()
-    yield pg_url
-    database.close()
-    config.configure(None)
+    with migrated(pg_url, SECRET_KEY) as url:
+        yield url
 
 
 def anchor_rows(db_url: str) -> list[str]:
