@@ -20,7 +20,7 @@ import click
               help="Inject 504s that still apply, 503s and dropped streams")
 @click.option("--keep", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Keep the SQLite database at this path (for `anchor-dramatiq status`)")
-@click.option("--timeout", type=click.FloatRange(5, 3600), default=120, show_default=True,
+@click.option("--timeout", type=click.FloatRange(1, 3600), default=120, show_default=True,
               help="Give up (exit 1) if not everything is terminal by then")
 def demo(deposits: int, withdrawals: int, ledger_interval: float, channels: int, faults: bool,
          keep: Path | None, timeout: float) -> None:
