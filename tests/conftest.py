@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+DATA = REPO / "tests" / "data"
 TEST_SECRET_KEY = "test-secret-key-for-anchor-dramatiq"
 
 # Defaults for everything imported by the tests (the in-process broker, a scratch SQLite).

@@ -7,7 +7,7 @@ from decimal import Decimal
 import peewee
 import psycopg2
 import pytest
-from conftest import SHARED, TEST_SECRET_KEY
+from conftest import DATA, TEST_SECRET_KEY
 
 from anchor_dramatiq import config
 from anchor_dramatiq.db import database, open_database
@@ -18,17 +18,17 @@ POLARIS_TABLES = ("polaris_asset", "polaris_quote", "polaris_transaction")
 
 
 def load_polaris_schema(url: str) -> None:
-    """What `manage.py migrate` of django-polaris 2.6.0 leaves behind (dumped in shared/)."""
+    """What `manage.py migrate` of django-polaris 2.6.0 leaves behind (dumped in tests/data/polaris/)."""
     if url.startswith("sqlite"):
         import sqlite3
 
         conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        conn.executescript((SHARED / "polaris" / "schema-sqlite.sql").read_text())
+        conn.executescript((DATA / "polaris" / "schema-sqlite.sql").read_text())
         conn.close()
     else:
         conn = psycopg2.connect(url)
         with conn, conn.cursor() as cur:
-            cur.execute((SHARED / "polaris" / "schema-postgresql.sql").read_text())
+            cur.execute((DATA / "polaris" / "schema-postgresql.sql").read_text())
         conn.close()
 
 

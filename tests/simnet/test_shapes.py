@@ -1,7 +1,7 @@
-"""Every simnet response kind against the real Horizon body beside it in ../shared/horizon/.
+"""Every simnet response kind against the real Horizon body beside it in tests/data/horizon/.
 
 Same keys and the same JSON types for every key they share. Keys that may differ are listed
-with the reason (see ../shared/horizon/README.md); anything else must match exactly.
+with the reason (see tests/data/horizon/README.md); anything else must match exactly.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from stellar_sdk import (
 
 from .helpers import build, issue, pay
 
-HORIZON = Path(__file__).resolve().parents[2] / ".." / "shared" / "horizon"
+HORIZON = Path(__file__).resolve().parents[1] / "data" / "horizon"
 
 # Keys real bodies have that simnet leaves out, and why.
 MISSING_OK = {
