@@ -7,10 +7,12 @@ kept running by a supervisor thread (restarted when it exits, as systemd would).
 steady rate for ``duration`` seconds, a load thread creates deposits (funded by the rails at
 the next poll) and withdrawals (a wallet really pays the distribution account with the
 withdrawal's memo), while the chaos thread SIGKILLs a random worker process every few
-seconds, SIGKILLs the streamer and the scheduler, kills and restarts RabbitMQ, crash-restarts PostgreSQL once,
-and arms simnet faults (504 after the transaction was applied, dropped and stalled streams).
-Then faults stop and the system drains; :meth:`ChaosRun.verify` checks the simnet ledger,
-the database, the counting rails' log and the dead-letter queues, and returns the figures.
+seconds, SIGKILLs the streamer and the scheduler, kills and restarts RabbitMQ, crash-restarts
+PostgreSQL (at a random moment, and right after a payout call, before its result is saved),
+makes some payout calls outlast the claim, runs each worker group and the scheduler with its
+own clock offset (libfaketime), and arms the hostile-Horizon faults of :data:`HOSTILE_HORIZON`
+on simnet. Then faults stop and the system drains; :meth:`ChaosRun.verify` checks the simnet
+ledger, the database, the counting rails' log and the dead-letter queues, and returns the figures.
 """
 
 from __future__ import annotations
@@ -48,6 +50,41 @@ TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 QUEUES = ["stellar", "payments", "withdrawals", "periodic", "default"]
 TERMINAL = "completed"
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+@dataclass(frozen=True)
+class HorizonFault:
+    """A simnet fault the chaos loop keeps armed: what a hostile network does to the anchor."""
+
+    name: str
+    kind: str
+    params: dict[str, Any]
+
+
+# What Horizon behind a load balancer does on a bad day (simnet's fault kinds, docs/simnet.md).
+HOSTILE_HORIZON = (
+    HorizonFault("504 after the transaction was applied", "submit_timeout",
+                 {"applied": True, "count": 3, "probability": 0.5}),
+    HorizonFault("404 window on /accounts/", "read_error",
+                 {"status": 404, "match": "/accounts/", "count": 8}),
+    HorizonFault("404 window on /ledgers", "read_error", {"status": 404, "match": "/ledgers", "count": 4}),
+    HorizonFault("429 on reads", "read_error", {"status": 429, "count": 6, "probability": 0.3}),
+    HorizonFault("lagging node (hash lookups 404 while accounts are current)", "lagging_node",
+                 {"ledgers": 3, "count": 6}),
+    HorizonFault("429 without result codes on submit, applied", "submit_rejected",
+                 {"status": 429, "applied": True, "count": 1}),
+    HorizonFault("429 without result codes on submit, not applied", "submit_rejected",
+                 {"status": 429, "applied": False, "count": 1}),
+    HorizonFault("tx_too_late to a resubmitted applied envelope", "resubmit_refused",
+                 {"code": "tx_too_late", "count": 2}),
+    HorizonFault("tx_bad_seq to a resubmitted applied envelope", "resubmit_refused",
+                 {"code": "tx_bad_seq", "count": 2}),
+    HorizonFault("stream slow to answer (2 s)", "latency",
+                 {"seconds": 2.0, "scope": "stream", "count": 2}),
+    HorizonFault("stream cut", "stream_drop", {"after_events": 2, "count": 1}),
+    HorizonFault("stream stalled", "stream_stall", {"after_events": 2, "count": 1}),
+)
 
 
 @dataclass
@@ -67,6 +104,12 @@ class ChaosConfig:
     wallets: int = 8
     channels: int = 4  # channel accounts: submissions in parallel instead of racing for one sequence
     seed: int = 7
+    claim_timeout: int = 30
+    # Worker groups, one `dramatiq` master each, with these clock offsets (s); processes split among them.
+    worker_clock_offsets: tuple[float, ...] = (-7.0, 7.0)
+    scheduler_clock_offset: float = 3.0
+    slow_payout_every: int = 15  # every Nth payout call outlasts the claim
+    postgres_crashes_after_payout: int = 1  # PostgreSQL crashed right after a payout call
 
     @classmethod
     def ci(cls) -> ChaosConfig:
@@ -75,7 +118,8 @@ class ChaosConfig:
     @classmethod
     def full(cls) -> ChaosConfig:
         return cls(deposits=2000, withdrawals=2000, duration=600, drain_timeout=420, payers=8,
-                   wallets=20, rabbit_restarts=3, streamer_kill_every=40)
+                   wallets=20, rabbit_restarts=3, streamer_kill_every=40, slow_payout_every=150,
+                   postgres_crashes_after_payout=3)
 
 
 @dataclass
@@ -92,8 +136,7 @@ class Report:
     withdrawal_payments_recorded_twice: list[str] = field(default_factory=list)
     withdrawals_unmatched: list[str] = field(default_factory=list)
     payouts_by_calls: dict[str, int] = field(default_factory=dict)
-    payouts_repeated: list[dict[str, Any]] = field(default_factory=list)  # unexplained: a failure
-    payouts_repeated_after_kill: list[dict[str, Any]] = field(default_factory=list)
+    payouts_repeated: list[dict[str, Any]] = field(default_factory=list)  # rails called twice for one id
     not_terminal: dict[str, str] = field(default_factory=dict)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     dead_letters_unaccounted: int = 0
@@ -209,7 +252,8 @@ class ChaosRun:
         self.errors: list[str] = []
         self.rails_log = workdir / "rails.log"
         self.cli_output = ""
-        self.killed: set[int] = set()  # worker pids the chaos loop SIGKILLed
+        self.crash_dir = workdir / "rails-crash"
+        self.crash_dir.mkdir(exist_ok=True)
 
     # ------------------------------------------------------------------ setup
 
@@ -272,12 +316,15 @@ class ChaosRun:
             "ANCHOR_SCHEDULE_CHECK_TRUSTLINES": "30s",
             "ANCHOR_SCHEDULE_MAINTENANCE": "10s",
             "ANCHOR_SCHEDULE_RECONCILE": "* * * * *",
-            "ANCHOR_CLAIM_TIMEOUT": "30",
+            "ANCHOR_CLAIM_TIMEOUT": str(self.cfg.claim_timeout),
             "ANCHOR_HORIZON_TIMEOUT": "5",
             "ANCHOR_TX_TIMEOUT": "20",
             "ANCHOR_STREAM_SILENCE_TIMEOUT": "5",
             "ANCHOR_LOG_LEVEL": self.log_level,
             "ANCHOR_TEST_RAILS_LOG": str(self.rails_log),
+            "ANCHOR_TEST_RAILS_SLOW_EVERY": str(self.cfg.slow_payout_every),
+            "ANCHOR_TEST_RAILS_SLOW_SECONDS": str(self.cfg.claim_timeout + 10),
+            "ANCHOR_TEST_RAILS_CRASH_DIR": str(self.crash_dir),
             "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)]),
             "PYTHONUNBUFFERED": "1",
             "TZ": "UTC",
@@ -286,16 +333,31 @@ class ChaosRun:
         return env
 
     def start_processes(self, extra_env: dict[str, str] | None = None) -> None:
+        if not LIBFAKETIME.exists():
+            raise RuntimeError(f"the chaos run skews clocks with libfaketime ({LIBFAKETIME}): "
+                               "apt-get install faketime")
         purge_queues(self.broker_url, QUEUES)
         env = {**self.env(), **(extra_env or {})}
-        workers = [bin_path("dramatiq"), "actors", "-p", str(self.cfg.processes), "-t", str(self.cfg.threads),
+        groups = self.cfg.worker_clock_offsets
+        per_group = max(1, self.cfg.processes // len(groups))
+        workers = [bin_path("dramatiq"), "actors", "-p", str(per_group), "-t", str(self.cfg.threads),
                    "--worker-shutdown-timeout", "5000"]
         self.supervised = {
-            "workers": Supervised("workers", workers, env, self.workdir, delay=0.5).start(),
-            "scheduler": Supervised("scheduler", scheduler_argv(), env, self.workdir, delay=1.0).start(),
-            "streamer": Supervised("streamer", [sys.executable, str(REPO / "streamer.py")], env,
-                                   self.workdir, delay=0.5).start(),
+            f"workers-{n}": Supervised(f"workers-{n}", workers, skewed(env, offset), self.workdir,
+                                       delay=0.5).start()
+            for n, offset in enumerate(groups)
         }
+        self.supervised["scheduler"] = Supervised(
+            "scheduler", scheduler_argv(), skewed(env, self.cfg.scheduler_clock_offset), self.workdir,
+            delay=1.0).start()
+        self.supervised["streamer"] = Supervised(
+            "streamer", [sys.executable, str(REPO / "streamer.py")], env, self.workdir, delay=0.5).start()
+
+    def worker_groups(self) -> list[Supervised]:
+        return [s for name, s in self.supervised.items() if name.startswith("workers-")]
+
+    def worker_logs(self) -> str:
+        return "".join(group.logs() for group in self.worker_groups())
 
     def stop_processes(self) -> None:
         for supervised in self.supervised.values():
@@ -388,16 +450,17 @@ class ChaosRun:
                      for k in range(cfg.rabbit_restarts)]
         postgres_at = [start + cfg.duration * (k + 1.5) / (cfg.postgres_restarts + 1.5)
                        for k in range(cfg.postgres_restarts)]
+        after_payout_at = [start + cfg.duration * (k + 1) / (cfg.postgres_crashes_after_payout + 1)
+                           for k in range(cfg.postgres_crashes_after_payout)]
         self.armed: Counter = Counter()
+        self.armed_ids: dict[int, str] = {}
         next_sim = start + 3
         while not until():
             now = time.monotonic()
             if now >= next_worker:
-                children = self.supervised["workers"].children()
+                children = [pid for group in self.worker_groups() for pid in group.children()]
                 if children:
-                    victim = self.random.choice(children)
-                    os.kill(victim, signal.SIGKILL)
-                    self.killed.add(victim)
+                    os.kill(self.random.choice(children), signal.SIGKILL)
                     faults["worker process SIGKILLed"] += 1
                 next_worker = now + cfg.worker_kill_every * self.random.uniform(0.6, 1.4)
             if now >= next_streamer:
@@ -420,32 +483,39 @@ class ChaosRun:
                 time.sleep(2)
                 restart(self.postgres.start)
                 faults["PostgreSQL crashed (immediate) and restarted"] += 1
+            if after_payout_at and now >= after_payout_at[0] and self.postgres is not None:
+                after_payout_at.pop(0)
+                (self.crash_dir / "armed").touch()
+            if (self.crash_dir / "crash-now").exists() and self.postgres is not None:
+                self.postgres.stop("immediate")  # the payout call has returned; its result is unsaved
+                (self.crash_dir / "crash-now").unlink()
+                time.sleep(2)
+                restart(self.postgres.start)
+                faults["PostgreSQL crashed right after a payout call"] += 1
             if now >= next_sim:
-                self._arm(("submit_timeout", {"applied": True, "count": 3, "probability": 0.5}),
-                          ("stream_drop", {"after_events": self.random.randint(0, 5), "count": 1}),
-                          ("stream_stall", {"after_events": self.random.randint(0, 5), "count": 1}))
-                next_sim = now + 10
-            time.sleep(0.2)
+                self._arm()
+                next_sim = now + 5
+            time.sleep(0.05)
+        (self.crash_dir / "armed").unlink(missing_ok=True)
 
-    def _arm(self, *specs: tuple[str, dict[str, Any]]) -> None:
-        present = {f["kind"] for f in self.sim.faults()}
-        for kind, params in specs:
-            if kind in present:
+    def _arm(self) -> None:
+        """Re-arm every hostile-Horizon fault whose previous arming has been used up."""
+        present = {f["id"] for f in self.sim.faults()}
+        live = {name for fault_id, name in self.armed_ids.items() if fault_id in present}
+        for fault in HOSTILE_HORIZON:
+            if fault.name in live:
                 continue
-            params = dict(params)
-            self.sim.add_fault(kind, **params)
-            self.armed[kind] += params.get("count", 1)
+            self.armed_ids[self.sim.add_fault(fault.kind, **fault.params)] = fault.name
+            self.armed[fault.name] += fault.params["count"]
 
     def disarm(self) -> None:
         """Stop injecting; count the simnet faults that fired (armed minus still waiting)."""
-        left = Counter()
+        left: Counter = Counter()
         for fault in self.sim.faults():
-            left[fault["kind"]] += fault["count"] or 0
+            left[self.armed_ids.get(fault["id"], fault["kind"])] += fault["count"] or 0
         self.sim.clear_faults()
-        names = {"submit_timeout": "simnet 504 after the transaction was applied",
-                 "stream_drop": "simnet stream dropped", "stream_stall": "simnet stream stalled"}
-        for kind, armed in self.armed.items():
-            self.report.faults[names[kind]] += armed - left[kind]
+        for name, armed in self.armed.items():
+            self.report.faults[f"simnet: {name}"] += armed - left[name]
 
     # ------------------------------------------------------------------ drain and verify
 
@@ -541,16 +611,9 @@ class ChaosRun:
         for line in self.rails_log.read_text().splitlines() if self.rails_log.exists() else []:
             transaction_id, pid = line.split()
             callers.setdefault(transaction_id, []).append(int(pid))
-        worker_logs = self.supervised["workers"].logs() if self.supervised else ""
-        for transaction_id, n in per_id.items():
-            if n > 1:
-                # Once per claim: an earlier call whose worker was SIGKILLed before it saved the result
-                # is retaken when its lease expires. Anything else is a real double execution.
-                earlier = callers[transaction_id][:-1]
-                entry = {"transaction": transaction_id, "calls": n, "pids": callers[transaction_id]}
-                died = all(pid in self.killed or f"Worker with PID {pid} exited unexpectedly" in worker_logs
-                           for pid in earlier)
-                (report.payouts_repeated_after_kill if died else report.payouts_repeated).append(entry)
+        # Once ever: a payout call that may have reached the bank is never made again, whatever died.
+        report.payouts_repeated = [{"transaction": t, "calls": n, "pids": callers[t]}
+                                   for t, n in per_id.items() if n > 1]
         missing_payouts = [str(t) for t in self.withdrawals if str(t) not in per_id]
         # Every transaction terminal.
         ids = list(self.deposits) + list(self.withdrawals)
@@ -603,10 +666,11 @@ class ChaosRun:
         finally:
             self.stop_processes()
         report = self.verify()
-        report.faults["dramatiq master restarted (by the supervisor)"] = self.supervised["workers"].starts - 1
+        report.faults["dramatiq master restarted (by the supervisor)"] = sum(
+            group.starts - 1 for group in self.worker_groups())
         report.faults["streamer restarted (by the supervisor)"] = self.supervised["streamer"].starts - 1
         report.faults["periodiq restarted (by the supervisor)"] = self.supervised["scheduler"].starts - 1
-        report.doubled_ticks_skipped = self.supervised["workers"].logs().count("skipping the doubled tick")
+        report.doubled_ticks_skipped = self.worker_logs().count("skipping the doubled tick")
         (self.workdir / "report.json").write_text(report.as_json())
         return report
 
@@ -615,3 +679,11 @@ class ChaosRun:
             self.run_load()
         except Exception as exc:  # noqa: BLE001 - reported by the test
             self.errors.append(f"load thread: {type(exc).__name__}: {exc}")
+
+
+def skewed(env: dict[str, str], offset: float) -> dict[str, str]:
+    """``env`` for a process whose clock is ``offset`` seconds off (libfaketime; monotonic untouched)."""
+    if not offset:
+        return env
+    return {**env, "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME": f"{offset:+g}",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1", "DONT_FAKE_MONOTONIC": "1"}
