@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import threading
 import time
 import uuid
@@ -262,3 +263,18 @@ def test_sweep_does_not_pile_up_messages_for_a_queued_payout(db: str) -> None:
     execute.mark_nudged([transaction.id])
     assert execute.due() == []  # nudged a moment ago: its message is still on its way
     assert execute.due(nudge_every=0) == [transaction.id]
+
+
+def test_held_payouts_are_shown_by_status_and_counted_in_metrics(db: str, rails_log: Path) -> None:
+    from anchor_dramatiq.metrics import registry
+
+    transaction = paid()
+    assert execute.execute_outgoing(transaction.id, WrongType(), get_settings()) == "payout_held"
+    result = CliRunner().invoke(main, ["status", "--json", "--no-horizon"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["held_payout_count"] == 1
+    assert data["held_payouts"][0]["transaction_id"] == str(transaction.id)
+    text = CliRunner().invoke(main, ["status", "--no-horizon"]).output
+    assert "held payouts: 1" in text and str(transaction.id) in text
+    assert registry().get_sample_value("anchor_payouts_held") == 1
