@@ -278,3 +278,22 @@ def test_held_payouts_are_shown_by_status_and_counted_in_metrics(db: str, rails_
     text = CliRunner().invoke(main, ["status", "--no-horizon"]).output
     assert "held payouts: 1" in text and str(transaction.id) in text
     assert registry().get_sample_value("anchor_payouts_held") == 1
+
+
+def test_counting_rails_with_status_settle_a_killed_workers_payout(db: str, rails_log: Path) -> None:
+    """The rails the chaos run can use: a payout held after a killed worker settles as paid."""
+    from .rails import SettlingCountingRails
+
+    transaction, untouched = paid(), paid()
+    for row in (transaction, untouched):
+        lease = leases.claim(row.id, execute.ACTION, "worker-that-dies", 30)
+        payouts.begin(row.id, lease, CountingRails(), 30)
+    CountingRails().execute_outgoing_transaction(transaction)  # the dying worker's call reached the bank
+    expire_leases()
+    for row in (transaction, untouched):
+        assert execute.execute_outgoing(row.id, SettlingCountingRails(), get_settings()) == "payout_held"
+    assert settle_held(SettlingCountingRails()) == {"paid": 1, "not_paid": 1, "unknown": 0}
+    assert Transaction.get_by_id(transaction.id).status == "pending_external"
+    rails = SettlingCountingRails()
+    assert execute.execute_outgoing(untouched.id, rails, get_settings()) == "pending_external"
+    assert sorted(calls(rails_log)) == sorted([str(transaction.id), str(untouched.id)])
