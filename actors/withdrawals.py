@@ -1,4 +1,4 @@
-"""Payouts: execute a paid withdrawal/send once per claim, sweep for missed ones, poll, reconcile."""
+"""Payouts: execute a paid withdrawal/send at most once, sweep for missed and held ones, poll, reconcile."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from anchor_dramatiq.withdrawals import WITHDRAWALS_QUEUE
 from anchor_dramatiq.withdrawals import execute as outgoing
 from anchor_dramatiq.withdrawals.poll import poll_outgoing
 from anchor_dramatiq.withdrawals.reconcile import reconcile
+from anchor_dramatiq.withdrawals.resolve import settle_held
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +29,20 @@ def rails() -> RailsIntegration:
 
 @dramatiq.actor(queue_name=WITHDRAWALS_QUEUE, throws=(PermanentError,))
 def execute_outgoing(transaction_id: str) -> None:
-    """Claim the paid transaction and call the rails integration's payout once for this claim."""
+    """Claim the paid transaction and call the rails integration's payout (at most once)."""
     outgoing.execute_outgoing(ids.transaction_id(transaction_id), rails(), get_settings())
 
 
 @periodic("schedule_execute_outgoing")
 def execute_outgoing_transactions() -> None:
-    """Re-send ``execute_outgoing`` for ready payouts with no live claim (lost message, dead worker)."""
+    """Re-send ``execute_outgoing`` for ready payouts with no live claim (lost message, dead worker),
+    each at most once a minute; then ask the rails' ``payout_status`` about held payouts."""
     for transaction_id in outgoing.due():
         execute_outgoing.send(str(transaction_id))
+        outgoing.mark_nudged([transaction_id])
+    settled = settle_held(rails())
+    if settled["paid"] or settled["not_paid"]:
+        log.info("held payouts settled by payout_status: %s", settled)
 
 
 @periodic("schedule_poll_outgoing")

@@ -98,6 +98,10 @@ class AnchorCollector:
             family.add_metric([outcome], count)
         yield family
 
+        yield gauge("anchor_payouts_held",
+                    "Payouts whose rails call started with an unknown outcome, held for a person "
+                    "(anchor-dramatiq payouts list)", value=observe.held_payout_count())
+
         oldest = observe.oldest_pending_payment()
         if oldest is not None:
             yield gauge("anchor_payment_oldest_pending_age_seconds",

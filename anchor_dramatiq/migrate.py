@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from peewee import fn
 
 from anchor_dramatiq.db import database, is_postgres
-from anchor_dramatiq.models import ANCHOR_MODELS, POLARIS_MODELS, SchemaVersion
+from anchor_dramatiq.models import ANCHOR_MODELS, POLARIS_MODELS, FenceCounter, Payout, SchemaVersion
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,23 @@ def _create_indexes() -> None:
         database.execute_sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({cols})')
 
 
+def _add_column(table: str, column: str, definition: str) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` unless a fresh database already has the column."""
+    if column not in {c.name for c in database.get_columns(table)}:
+        database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {definition}')
+
+
+def _payouts_and_fences() -> None:
+    """Durable payout records, fencing tokens on leases and channel leases."""
+    database.create_tables([FenceCounter, Payout], safe=True)
+    _add_column("anchor_lease", "fence", "BIGINT NOT NULL DEFAULT 0")
+    _add_column("anchor_channel", "lease_fence", "BIGINT NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _create_tables),
     Migration(2, "indexes", _create_indexes),
+    Migration(4, "payouts_and_fences", _payouts_and_fences),
 )
 
 

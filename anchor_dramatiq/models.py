@@ -274,6 +274,7 @@ class Channel(BaseModel):
     encrypted_seed = pw.TextField()
     lease_owner = pw.CharField(max_length=64, null=True)
     lease_expires_at = UTCDateTimeField(null=True)
+    lease_fence = pw.BigIntegerField(default=0)
     created_at = UTCDateTimeField(default=utcnow)
 
     class Meta:
@@ -289,7 +290,9 @@ class Channel(BaseModel):
 class Lease(BaseModel):
     """``anchor_lease``: a time-bounded claim on one transaction for one action.
 
-    A worker that dies leaves a lease that expires; the next sweep may then retake it.
+    ``expires_at`` is on the database's clock and renewed while the holder lives; a worker
+    that dies leaves a lease that expires, and the next sweep may retake it. ``fence`` is
+    a fencing token, higher on every take, that each write under the claim checks.
     """
 
     id = pw.BigAutoField()
@@ -299,10 +302,53 @@ class Lease(BaseModel):
     expires_at = UTCDateTimeField()
     attempts = pw.IntegerField(default=0)
     updated_at = UTCDateTimeField(default=utcnow)
+    fence = pw.BigIntegerField(default=0)
 
     class Meta:
         table_name = "anchor_lease"
         indexes = ((("transaction_id", "action"), True),)
+
+
+class FenceCounter(BaseModel):
+    """``anchor_fence``: the source of fencing tokens, one counter per kind of claim.
+
+    A counter apart from the claims themselves, so a token stays higher than every earlier
+    one even after a finished claim's row was deleted.
+    """
+
+    name = pw.CharField(max_length=32, primary_key=True)
+    value = pw.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "anchor_fence"
+
+
+class Payout(BaseModel):
+    """``anchor_payout``: the durable record of a payout call, written before the rails are called.
+
+    ``state``: ``queued`` (the sweep nudged it; not called yet) -> ``started`` (committed
+    before the call) -> ``done`` (result saved with the transaction) | ``held`` (the outcome
+    is unknown: ``payout_status`` or a person decides) -> ``released`` (proven not paid:
+    executable once more). Nothing calls the rails again for a payout ``started`` or ``held``
+    unless the integration declared its payouts idempotent on ``idempotency_key``.
+    """
+
+    id = pw.BigAutoField()
+    transaction_id = PolarisUUIDField(unique=True)
+    attempt = pw.IntegerField(default=1)
+    idempotency_key = pw.CharField(max_length=64)
+    state = pw.CharField(max_length=16, index=True)
+    fence = pw.BigIntegerField(default=0)
+    started_at = UTCDateTimeField(null=True)
+    finished_at = UTCDateTimeField(null=True)
+    nudged_at = UTCDateTimeField(null=True)
+    status_message = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "anchor_payout"
+
+    def __repr__(self) -> str:
+        return f"<Payout {self.transaction_id} attempt {self.attempt} {self.state}>"
 
 
 class JobRun(BaseModel):
@@ -330,4 +376,4 @@ class SchemaVersion(BaseModel):
 
 
 POLARIS_MODELS = (Asset, Quote, Transaction)
-ANCHOR_MODELS = (Submission, SubmissionItem, Payment, Cursor, Channel, Lease, JobRun)
+ANCHOR_MODELS = (Submission, SubmissionItem, Payment, Cursor, Channel, Lease, JobRun, FenceCounter, Payout)

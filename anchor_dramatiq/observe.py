@@ -12,7 +12,7 @@ from typing import Any
 from peewee import fn
 
 from anchor_dramatiq.db import utcnow
-from anchor_dramatiq.models import JobRun, Payment, Submission, Transaction
+from anchor_dramatiq.models import JobRun, Payment, Payout, Submission, Transaction
 
 #: Polaris statuses after which nothing more happens to a transaction.
 FINAL_STATUSES = frozenset({"completed", "refunded", "expired", "error", "no_market", "too_small",
@@ -143,3 +143,17 @@ def problem_payments(limit: int = 50) -> list[dict[str, Any]]:
          "recorded_at": p.recorded_at.isoformat()}
         for p in query
     ]
+
+
+def held_payouts(limit: int = 50) -> list[dict[str, Any]]:
+    """Payouts whose call started and whose outcome is unknown: a person (or payout_status) decides."""
+    query = (Payout.select().where(Payout.state == "held")
+             .order_by(Payout.started_at, Payout.id).limit(limit))
+    return [{"transaction_id": str(p.transaction_id), "attempt": p.attempt,
+             "idempotency_key": p.idempotency_key,
+             "started_at": p.started_at.isoformat() if p.started_at else None,
+             "status_message": p.status_message} for p in query]
+
+
+def held_payout_count() -> int:
+    return Payout.select().where(Payout.state == "held").count()

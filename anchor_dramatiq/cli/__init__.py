@@ -41,7 +41,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from anchor_dramatiq.cli import assets, basics, channels, demo, payments, status
+    from anchor_dramatiq.cli import assets, basics, channels, demo, payments, payouts, status
 
     main.add_command(basics.migrate)
     main.add_command(demo.demo)
@@ -51,6 +51,7 @@ def _register() -> None:
     main.add_command(channels.channels)
     main.add_command(status.status)
     main.add_command(payments.payments)
+    main.add_command(payouts.payouts)
     try:
         from anchor_dramatiq.simnet.cli import simnet_command
     except ImportError:  # simnet is optional at import time while it is being built

@@ -101,6 +101,8 @@ def report(settings: Settings, stuck_after: float, ask_horizon: bool) -> dict[st
         "stuck_after_seconds": stuck_after,
         "stuck": observe.stuck_items(stuck_after),
         "problem_payments": observe.problem_payments(),
+        "held_payouts": observe.held_payouts(),
+        "held_payout_count": observe.held_payout_count(),
     }
 
 
@@ -165,6 +167,10 @@ def print_report(data: dict[str, Any]) -> None:
     for p in data["problem_payments"]:
         echo(f"  {p['operation_id']} {p['outcome']:<10} {p['amount']} {p['asset']} memo={p['memo']!r} "
              f"from {p['from']}: {p['reason']}")
+    echo(f"held payouts: {data['held_payout_count']} (resolve with `anchor-dramatiq payouts resolve`)")
+    for p in data["held_payouts"]:
+        echo(f"  {p['transaction_id']} attempt {p['attempt']} started {p['started_at']}: "
+             f"{p['status_message']}")
 
 
 @click.command()

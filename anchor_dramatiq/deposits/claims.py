@@ -1,22 +1,24 @@
 """Claims on ready deposits: compare-and-set on ``submission_status``, with an expiry.
 
 ``ready``/``unblocked`` -> ``processing`` is a guarded UPDATE, so of two workers holding
-the same message exactly one wins. ``queued_at`` records when the claim was taken; a
+the same message exactly one wins. ``queued_at`` records when the claim was taken, on the
+database's clock (and is compared with it in SQL, so workers' clocks never matter); a
 ``processing`` deposit whose claimer died before storing an envelope becomes claimable
-again after ``ANCHOR_CLAIM_TIMEOUT``. Batch-mates are taken with ``FOR UPDATE SKIP
-LOCKED`` on PostgreSQL (SQLite: under its write lock), so concurrent batchers never
-contend for the same rows.
+again after ``ANCHOR_CLAIM_TIMEOUT``. The store of an envelope is fenced by
+:func:`conflicting` under the write lock: at most one live submission per deposit.
+Batch-mates are taken with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite: under its
+write lock), so concurrent batchers never contend for the same rows.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterable
 
 from peewee import JOIN
 
-from anchor_dramatiq.db import database, is_postgres, is_sqlite, utcnow
+from anchor_dramatiq import dbclock
+from anchor_dramatiq.db import database, is_postgres, is_sqlite
 from anchor_dramatiq.deposits.messages import send_submit
 from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS
 from anchor_dramatiq.models import Asset, Submission, SubmissionItem, Transaction
@@ -38,12 +40,11 @@ def _deposit(transaction_id: uuid.UUID):
 
 def claim(transaction_id: uuid.UUID, claim_timeout: int) -> bool:
     """Take a ready (or abandoned) deposit; False if someone else holds it or it moved on."""
-    now = utcnow()
-    stale = now - dt.timedelta(seconds=claim_timeout)
+    stale = dbclock.shifted(-claim_timeout)
     claimable = (Transaction.submission_status.in_(CLAIMABLE)
                  | ((Transaction.submission_status == "processing")
                     & (Transaction.queued_at.is_null() | (Transaction.queued_at < stale))))
-    return bool(Transaction.update(submission_status="processing", queued_at=now)
+    return bool(Transaction.update(submission_status="processing", queued_at=dbclock.now())
                 .where(_deposit(transaction_id) & claimable
                        & (Transaction.pending_signatures == False))  # noqa: E712
                 .execute())
@@ -66,7 +67,7 @@ def claim_mates(lead: Transaction, limit: int) -> list[Transaction]:
         ids = [row.id for row in query]
         if not ids:
             return []
-        (Transaction.update(submission_status="processing", queued_at=utcnow())
+        (Transaction.update(submission_status="processing", queued_at=dbclock.now())
          .where(Transaction.id.in_(ids) & (Transaction.submission_status == "ready")).execute())
     return list(Transaction.select(Transaction, Asset).join(Asset)
                 .where(Transaction.id.in_(ids) & (Transaction.submission_status == "processing")))
@@ -76,7 +77,7 @@ def back_to_ready(transaction_ids: Iterable[uuid.UUID], *, nudge: bool = True) -
     """Give claimed deposits back (nothing was paid) and nudge ``submit_deposit`` for each."""
     moved = []
     for transaction_id in transaction_ids:
-        changed = (Transaction.update(submission_status="ready", queued_at=utcnow())
+        changed = (Transaction.update(submission_status="ready", queued_at=dbclock.now())
                    .where(_deposit(transaction_id) & (Transaction.submission_status == "processing"))
                    .execute())
         if changed:

@@ -6,8 +6,10 @@ over peewee rows instead of Django querysets) and name it in ``ANCHOR_RAILS``.
 
 from __future__ import annotations
 
+import enum
 import functools
 import importlib
+import inspect
 import logging
 import uuid
 from collections.abc import Sequence
@@ -18,10 +20,28 @@ from anchor_dramatiq.models import Transaction
 log = logging.getLogger(__name__)
 
 
+class PayoutStatus(enum.Enum):
+    """What the bank says about a payout, asked by its idempotency key."""
+
+    PAID = "paid"
+    NOT_PAID = "not_paid"
+    UNKNOWN = "unknown"
+
+
 class RailsIntegration:
     """Base class for the anchor's off-chain rails. Every method may be called concurrently
-    from several worker threads and processes, and at least once: make it idempotent
-    (e.g. key bank payouts on ``transaction.id``)."""
+    from several worker threads and processes.
+
+    ``execute_outgoing_transaction`` is called once per payout: a call whose result could
+    not be saved is *held* for ``payout_status`` or a person, never repeated — unless
+    ``payouts_idempotent`` is True (the bank makes at most one payout per idempotency key),
+    in which case it may be called again with the same key.
+
+    Optional: ``payout_status(transaction, key) -> PayoutStatus`` asks the bank whether the
+    payout with that idempotency key was made; with it, held payouts settle themselves.
+    """
+
+    payouts_idempotent: bool = False
 
     def poll_pending_deposits(self, transactions: Sequence[Transaction]) -> list[Transaction]:
         """Return the deposits among ``transactions`` whose off-chain funds have arrived.
@@ -37,7 +57,9 @@ class RailsIntegration:
 
         Leave ``transaction.status`` set to ``pending_external``, ``completed``, ``error`` or
         ``pending_transaction_info_update`` (and ``amount_fee`` / ``amount_out`` /
-        ``external_transaction_id`` as known). Called once per claim; do not save.
+        ``external_transaction_id`` as known). Do not save. Declare an ``idempotency_key``
+        keyword parameter to receive the payout's key (the transaction's id); Polaris's
+        one-argument signature keeps working.
         """
         raise NotImplementedError
 
@@ -50,6 +72,26 @@ class RailsIntegration:
 
     def on_status_change(self, transaction: Transaction, old_status: str) -> None:
         """Called after every status change the jobs make. Optional; must not raise."""
+
+
+def accepts_idempotency_key(rails: RailsIntegration) -> bool:
+    """True if ``execute_outgoing_transaction`` takes an ``idempotency_key`` keyword (or ``**kwargs``)."""
+    parameters = inspect.signature(rails.execute_outgoing_transaction).parameters.values()
+    return any(p.name == "idempotency_key" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+               or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def call_payout(rails: RailsIntegration, transaction: Transaction, key: str) -> None:
+    """Call the payout, handing over the idempotency key when the integration asks for it."""
+    if accepts_idempotency_key(rails):
+        rails.execute_outgoing_transaction(transaction, idempotency_key=key)
+    else:
+        rails.execute_outgoing_transaction(transaction)
+
+
+def can_tell_payout_status(rails: RailsIntegration) -> bool:
+    """True if the integration implements the optional ``payout_status(transaction, key)``."""
+    return callable(getattr(rails, "payout_status", None))
 
 
 def load_rails(path: str) -> RailsIntegration:

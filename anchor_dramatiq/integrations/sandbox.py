@@ -6,6 +6,7 @@ No money moves off-chain; everything else (claims, Stellar payments, matching) i
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 
 from anchor_dramatiq.db import utcnow
@@ -15,10 +16,15 @@ from anchor_dramatiq.models import Transaction
 
 class SandboxRails(RailsIntegration):
     """A bank that says yes: funded ``funding_delay`` s after start, paid out ``payout_delay`` s
-    after execution. Class attributes, so a subclass (or the demo) can change them."""
+    after execution; each payout call takes ``call_delay`` s (set it above
+    ``ANCHOR_CLAIM_TIMEOUT`` to exercise a call that outlasts its claim). Class attributes, so
+    a subclass (or the demo) can change them. No money moves, so a repeated call with the
+    same key is harmless: its payouts are declared idempotent."""
 
     funding_delay: float = 0.0
     payout_delay: float = 2.0
+    call_delay: float = 0.0
+    payouts_idempotent = True
 
     def poll_pending_deposits(self, transactions: Sequence[Transaction]) -> list[Transaction]:
         cutoff = utcnow() - dt.timedelta(seconds=self.funding_delay)
@@ -30,6 +36,7 @@ class SandboxRails(RailsIntegration):
         return ready
 
     def execute_outgoing_transaction(self, transaction: Transaction) -> None:
+        time.sleep(self.call_delay)
         transaction.amount_fee = transaction.amount_fee or 0
         transaction.amount_out = transaction.amount_in - transaction.amount_fee
         # The sandbox bank's reference records when the payout was sent.

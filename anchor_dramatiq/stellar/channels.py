@@ -5,7 +5,9 @@ while the operations' source is the distribution account. The network takes one
 transaction per source account per ledger, so N channels let N submissions land in the
 same ledger. A lease is held by the submission's hash from the moment it is stored until
 its fate is settled, and expires on its own (after the envelope's max time) if the worker
-holding it dies, so a crash never strands a channel.
+holding it dies, so a crash never strands a channel. Expiry is on the database's clock;
+each take raises the channel's ``lease_fence`` and the lease token carries it, and every
+write under the lease compares the token, so a holder that lost its lease changes nothing.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import uuid
 
 from stellar_sdk import Account, Keypair, Server, TransactionBuilder
 
+from anchor_dramatiq import dbclock
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.crypto import Secret, encrypt_seed
-from anchor_dramatiq.db import database, is_postgres, is_sqlite, utcnow
+from anchor_dramatiq.db import database, is_postgres, is_sqlite
 from anchor_dramatiq.models import Channel
 from anchor_dramatiq.stellar.submission import network_fee, new_submission, submit
 
@@ -29,10 +32,8 @@ def lease_seconds(settings: Settings) -> int:
 
 def lease(settings: Settings, seconds: int | None = None) -> tuple[Channel, str] | None:
     """Take a free (or expired) channel; returns it with the lease token, or None if all busy."""
-    token = "lease:" + uuid.uuid4().hex
-    now = utcnow()
-    expires = now + dt.timedelta(seconds=seconds or lease_seconds(settings))
-    free = (Channel.lease_expires_at.is_null()) | (Channel.lease_expires_at < now)
+    expires = dbclock.shifted(seconds or lease_seconds(settings))
+    free = (Channel.lease_expires_at.is_null()) | (Channel.lease_expires_at < dbclock.now())
     with _write_lock():
         query = Channel.select(Channel.public_key).where(free).order_by(Channel.lease_expires_at.asc(
             nulls="first"), Channel.public_key).limit(1)
@@ -41,8 +42,10 @@ def lease(settings: Settings, seconds: int | None = None) -> tuple[Channel, str]
         key = query.scalar()
         if key is None:
             return None
-        changed = (Channel.update(lease_owner=token, lease_expires_at=expires)
-                   .where((Channel.public_key == key) & free).execute())
+        fence = Channel.select(Channel.lease_fence).where(Channel.public_key == key).scalar() + 1
+        token = f"lease:{fence}:{uuid.uuid4().hex[:16]}"
+        changed = (Channel.update(lease_owner=token, lease_expires_at=expires, lease_fence=fence)
+                   .where((Channel.public_key == key) & free & (Channel.lease_fence == fence - 1)).execute())
     if not changed:
         return None
     return Channel.get_by_id(key), token

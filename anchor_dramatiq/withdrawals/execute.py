@@ -1,12 +1,16 @@
-"""``execute_outgoing``: hand a paid withdrawal or send to the rails integration, once per claim.
+"""``execute_outgoing``: hand a paid withdrawal or send to the rails integration, at most once.
 
-The transaction is claimed with a lease (``anchor_lease``), re-read, and passed to
-``RailsIntegration.execute_outgoing_transaction``. Whatever the integration changed on
-the row is saved with a guarded transition out of the ready status, which must land in
-``pending_external``, ``completed``, ``error`` or ``pending_transaction_info_update``;
-anything else is recorded as ``error`` with a message. Fees and ``amount_out`` are set
-as Polaris 2.6 sets them. If the integration raises, the lease is let go at once so a
-retry may take it; if the worker dies, the lease expires and the sweep retakes it.
+The transaction is claimed with a lease (``anchor_lease``, on the database's clock, renewed
+by a heartbeat while the rails work), re-read, and a payout record (``anchor_payout``) is
+committed before ``RailsIntegration.execute_outgoing_transaction`` is called with the
+payout's idempotency key. Whatever the integration changed on the row is validated and
+saved, fenced by the claim, together with the payout record: the status must land in
+``pending_external``, ``completed``, ``error`` or ``pending_transaction_info_update``
+(anything else is recorded as ``error`` with a message), and fees and ``amount_out`` are
+set as Polaris 2.6 sets them. Once the call has started, any failure — the rails raising,
+a result that cannot be saved, the claim lost, the worker killed — holds the payout for
+``payout_status`` or a person instead of calling the rails again (unless the integration
+declared its payouts idempotent).
 """
 
 from __future__ import annotations
@@ -16,22 +20,24 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from peewee import Expression
+from peewee import JOIN, Expression
 
+from anchor_dramatiq import dbclock
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.db import utcnow
+from anchor_dramatiq.deposits.crashpoints import crash_point
 from anchor_dramatiq.errors import PermanentError
-from anchor_dramatiq.integrations import RailsIntegration
-from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.integrations import RailsIntegration, call_payout
+from anchor_dramatiq.models import Asset, Lease, Payout, Transaction
 from anchor_dramatiq.payments.matching import WAITING_STATUS, WITHDRAWAL_KINDS, ready_status
-from anchor_dramatiq.transitions import transition
-from anchor_dramatiq.withdrawals import leases
+from anchor_dramatiq.transitions import announce
+from anchor_dramatiq.withdrawals import leases, payouts
 
 log = logging.getLogger(__name__)
 
 ACTION = "execute_outgoing"
 RESULT_STATUSES = ("pending_external", "completed", "error", "pending_transaction_info_update")
-MAX_ATTEMPTS = 10
+NUDGE_INTERVAL_S = 60  # a lost message is re-sent after this; a queued one is not piled up
 
 
 def ready() -> Expression:
@@ -86,7 +92,9 @@ def result_fields(transaction: Transaction, before: dict[str, Any]) -> dict[str,
 
 
 def execute_outgoing(transaction_id: uuid.UUID, rails: RailsIntegration, settings: Settings) -> str:
-    """Claim and execute one payout; returns what happened (``held``, ``not_ready``, or the new status)."""
+    """Claim and execute one payout; returns what happened: ``held`` (claimed elsewhere),
+    ``not_ready``, ``payout_held`` (needs ``payout_status`` or a person), ``lost`` (our claim
+    was taken), or the new status."""
     transaction = Transaction.get_or_none(Transaction.id == transaction_id)
     if transaction is None:
         raise PermanentError(f"transaction {transaction_id} does not exist")
@@ -95,40 +103,98 @@ def execute_outgoing(transaction_id: uuid.UUID, rails: RailsIntegration, setting
     owner = leases.new_owner()
     lease = leases.claim(transaction.id, ACTION, owner, settings.claim_timeout)
     if lease is None:
-        log.info("transaction %s: payout already claimed by %s", transaction_id, "another worker",
+        log.info("transaction %s: payout already claimed by another worker", transaction_id,
                  extra={"transaction_id": transaction_id})
         return "held"
+    try:
+        return _execute_claimed(transaction_id, lease, rails, settings.claim_timeout)
+    finally:
+        _let_go(transaction_id, owner)
+
+
+def _let_go(transaction_id: uuid.UUID, owner: str) -> None:
+    """Drop our claim; if the database is unreachable it simply expires (the payout record decides)."""
+    try:
+        leases.release(transaction_id, ACTION, owner, forget=True)
+    except Exception:
+        log.exception("transaction %s: releasing the payout claim failed; it will expire",
+                      transaction_id, extra={"transaction_id": transaction_id})
+
+
+def _execute_claimed(transaction_id: uuid.UUID, lease: Lease, rails: RailsIntegration, seconds: int) -> str:
     transaction = (Transaction.select(Transaction, Asset).join(Asset)
                    .where(Transaction.id == transaction_id).get())
     from_status = ready_status(transaction)
     if transaction.status != from_status:
-        leases.release(transaction.id, ACTION, owner, forget=True)
         return "not_ready"
-    if lease.attempts > MAX_ATTEMPTS:
-        transition(transaction.id, [from_status], "error",
-                   status_message=f"payout not settled after {MAX_ATTEMPTS} attempts; see the worker logs")
-        leases.release(transaction.id, ACTION, owner, forget=True)
-        return "error"
+    payout, outcome = payouts.begin(transaction_id, lease, rails, seconds)
+    if outcome != "call":
+        return outcome
     before = dict(transaction.__data__)
+    crash_point("payout_started")
+    with leases.Heartbeat(lease, seconds) as heartbeat:
+        try:
+            call_payout(rails, transaction, payout.idempotency_key)
+        except Exception as exc:
+            return _after_raise(payout, rails, exc)
+    crash_point("payout_returned")
+    returned = (f"the rails call returned status {transaction.status!r}, external id "
+                f"{transaction.external_transaction_id!r}")
+    if heartbeat.lost.is_set():
+        payouts.hold(payout, f"{returned}, but the claim was taken while it ran; result not saved")
+        return "lost"
     try:
-        rails.execute_outgoing_transaction(transaction)
-    except Exception:
-        log.exception("transaction %s: execute_outgoing_transaction raised (attempt %s)",
-                      transaction_id, lease.attempts, extra={"transaction_id": transaction_id})
-        leases.release(transaction.id, ACTION, owner, forget=False)
-        raise
-    fields = result_fields(transaction, before)
-    status = fields.pop("status")
-    if not transition(transaction.id, [from_status], status, **fields):
-        log.warning("transaction %s left %s while its payout ran; result not saved", transaction_id,
-                    from_status, extra={"transaction_id": transaction_id})
-    leases.release(transaction.id, ACTION, owner, forget=True)
+        fields = result_fields(transaction, before)
+        status = fields.pop("status")
+        saved = payouts.save_result(lease, payout, from_status, status, fields, seconds)
+    except Exception as exc:
+        log.exception("transaction %s: saving the payout result failed", transaction_id,
+                      extra={"transaction_id": transaction_id})
+        payouts.hold(payout, f"{returned}, but saving it failed ({type(exc).__name__}: {exc})")
+        return "payout_held"
+    if saved == "lost":
+        payouts.hold(payout, f"{returned}, but the claim was taken before it was saved; result not saved")
+        return "lost"
+    if saved == "moved":
+        payouts.hold(payout, f"{returned}, but the transaction left {from_status} while the call ran; "
+                             "result not saved")
+        return "payout_held"
+    log.info("transaction %s: %s -> %s", transaction_id, from_status, status,
+             extra={"transaction_id": transaction_id})
+    announce(transaction_id, from_status, status)
     return status
 
 
-def due(limit: int = 500) -> list[uuid.UUID]:
-    """Ready payouts nobody holds a live claim on: what the sweep re-sends."""
-    held = leases.held(ACTION)
-    query = (Transaction.select(Transaction.id).where(ready())
-             .order_by(Transaction.started_at).limit(limit + len(held)))
-    return [row.id for row in query if row.id not in held][:limit]
+def _after_raise(payout: Payout, rails: RailsIntegration, exc: Exception) -> str:
+    """The rails raised: the bank may have acted first, so hold — or, if idempotent, retry."""
+    what = f"execute_outgoing_transaction raised {type(exc).__name__}: {exc}"
+    log.error("transaction %s: %s (attempt %s)", payout.transaction_id, what, payout.attempt,
+              exc_info=exc, extra={"transaction_id": payout.transaction_id})
+    if rails.payouts_idempotent and payout.attempt < payouts.MAX_IDEMPOTENT_ATTEMPTS:
+        payouts.release_for_retry(payout, f"{what}; retried with the same idempotency key")
+        raise exc
+    payouts.hold(payout, f"{what} (the bank may have acted before raising)")
+    return "payout_held"
+
+
+def due(limit: int = 500, nudge_every: int = NUDGE_INTERVAL_S) -> list[uuid.UUID]:
+    """Ready payouts with no live claim and no nudge in the last ``nudge_every`` seconds:
+    what the sweep re-sends, least recently nudged first. Held and done payouts are left out."""
+    live = leases.held(ACTION)
+    query = (Transaction.select(Transaction.id)
+             .join(Payout, JOIN.LEFT_OUTER, on=(Payout.transaction_id == Transaction.id))
+             .where(ready() & (Payout.id.is_null() | (
+                 Payout.state.in_(payouts.EXECUTABLE)
+                 & (Payout.nudged_at.is_null() | (Payout.nudged_at < dbclock.shifted(-nudge_every)))))))
+    query = (query.order_by(Payout.nudged_at.asc(nulls="first"), Transaction.started_at)
+             .limit(limit + len(live)))
+    return [row.id for row in query if row.id not in live][:limit]
+
+
+def mark_nudged(transaction_ids: list[uuid.UUID]) -> None:
+    """Record that the sweep re-sent these payouts, so the next sweeps leave them alone a while."""
+    for transaction_id in transaction_ids:
+        (Payout.insert(transaction_id=transaction_id, attempt=0, state=payouts.QUEUED,
+                       idempotency_key=payouts.key_for(transaction_id), nudged_at=dbclock.now())
+         .on_conflict(conflict_target=[Payout.transaction_id], update={Payout.nudged_at: dbclock.now()})
+         .execute())

@@ -12,7 +12,7 @@ import pytest
 from anchor_dramatiq.config import get_settings
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.integrations import RailsIntegration
-from anchor_dramatiq.models import Lease, Transaction
+from anchor_dramatiq.models import Lease, Payout, Transaction
 from anchor_dramatiq.withdrawals import execute, leases
 from anchor_dramatiq.withdrawals.poll import poll_outgoing
 
@@ -89,13 +89,16 @@ def test_result_in_a_wrong_status_is_recorded_as_error(db: str) -> None:
     assert row.external_transaction_id == "sent-but-status-untouched"  # what the rails did is kept
 
 
-def test_rails_exception_lets_the_claim_go_for_a_retry(db: str, rails_log: Path) -> None:
+def test_rails_exception_holds_the_payout_instead_of_retrying(db: str, rails_log: Path) -> None:
+    """The bank may have acted before raising: the payout waits for a person, never a second call."""
     transaction = paid()
-    with pytest.raises(ConnectionError):
-        execute.execute_outgoing(transaction.id, Raises(), get_settings())
+    assert execute.execute_outgoing(transaction.id, Raises(), get_settings()) == "payout_held"
     assert Transaction.get_by_id(transaction.id).status == "pending_anchor"
-    assert execute.due() == [transaction.id]
-    assert execute.execute_outgoing(transaction.id, CountingRails(), get_settings()) == "pending_external"
+    assert execute.due() == []
+    assert execute.execute_outgoing(transaction.id, CountingRails(), get_settings()) == "payout_held"
+    assert calls(rails_log) == []
+    payout = Payout.get(Payout.transaction_id == transaction.id)
+    assert payout.state == "held" and "ConnectionError: bank unreachable" in payout.status_message
 
 
 class CompletesEvenIds(RailsIntegration):

@@ -1,0 +1,124 @@
+"""The payout record (``anchor_payout``): written and committed before the rails are called.
+
+It is what makes a payout happen at most once: a call that started and whose result was
+not saved leaves its record ``started`` (worker killed) or ``held`` (anything else went
+wrong after the call began), and nothing calls the rails for it again until
+``payout_status`` or a person says it was not paid. Every write made under a claim
+checks the claim's fencing token in the same database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from anchor_dramatiq import dbclock
+from anchor_dramatiq.integrations import RailsIntegration
+from anchor_dramatiq.models import Lease, Payout, Transaction
+from anchor_dramatiq.withdrawals import leases
+
+log = logging.getLogger(__name__)
+
+QUEUED, STARTED, DONE, HELD, RELEASED = "queued", "started", "done", "held", "released"
+EXECUTABLE = (QUEUED, STARTED, RELEASED)  # STARTED: only to be held, or retried if idempotent
+MAX_IDEMPOTENT_ATTEMPTS = 10
+
+CHECK = ("check with the bank whether payout {key} was made, then run "
+         "`anchor-dramatiq payouts resolve {id} --paid` or `--not-paid`")
+
+
+def key_for(transaction_id: uuid.UUID) -> str:
+    """The idempotency key the rails get for a transaction's payout: its id, for ever."""
+    return str(transaction_id)
+
+
+def check_hint(transaction_id: uuid.UUID) -> str:
+    """What a person must do for a held payout."""
+    return CHECK.format(key=key_for(transaction_id), id=transaction_id)
+
+
+def get(transaction_id: uuid.UUID) -> Payout | None:
+    return Payout.get_or_none(Payout.transaction_id == transaction_id)
+
+
+def begin(transaction_id: uuid.UUID, lease: Lease, rails: RailsIntegration, seconds: int
+          ) -> tuple[Payout | None, str]:
+    """Under the claim, record the call about to be made and commit it.
+
+    Returns ``(payout, "call")`` when the rails may be called now; otherwise what to report:
+    ``lost`` (our claim was taken), ``payout_held`` (a call already started: held, never
+    repeated) or ``not_ready`` (the payout is done).
+    """
+    with leases.write_lock():
+        if not leases.renew(lease, seconds):
+            return None, "lost"
+        row = get(transaction_id)
+        start = {"state": STARTED, "fence": lease.fence, "started_at": dbclock.now(),
+                 "finished_at": None, "status_message": None}
+        if row is None:
+            Payout.insert(transaction_id=transaction_id, attempt=1,
+                          idempotency_key=key_for(transaction_id), **start).execute()
+        elif row.state == DONE:
+            return row, "not_ready"
+        elif row.state == HELD:
+            return row, "payout_held"
+        elif row.state == STARTED and not (rails.payouts_idempotent
+                                           and row.attempt < MAX_IDEMPOTENT_ATTEMPTS):
+            why = ("the worker making payout call {n} stopped (killed, or lost its claim) before "
+                   "its result was saved" if not rails.payouts_idempotent else
+                   "payout called {n} times with the same key without a saved result")
+            _hold_row(row, f"{why.format(n=row.attempt)}; {check_hint(transaction_id)}")
+            return row, "payout_held"
+        else:  # queued, released (once), or started again on an idempotent integration
+            Payout.update(attempt=row.attempt + 1, **start).where(Payout.id == row.id).execute()
+    return get(transaction_id), "call"
+
+
+def _hold_row(row: Payout, message: str) -> None:
+    Payout.update(state=HELD, finished_at=dbclock.now(), status_message=message).where(
+        (Payout.id == row.id) & (Payout.attempt == row.attempt) & Payout.state.in_((STARTED, HELD))
+    ).execute()
+    log.error("transaction %s: payout held: %s", row.transaction_id, message,
+              extra={"transaction_id": row.transaction_id})
+
+
+def hold(payout: Payout, message: str) -> None:
+    """Hold this attempt of the payout for ``payout_status`` or a person, with what happened."""
+    _hold_row(payout, f"{message}; {check_hint(payout.transaction_id)}")
+
+
+def release_for_retry(payout: Payout, message: str) -> None:
+    """An idempotent integration's failed call: executable again with the same key."""
+    Payout.update(state=RELEASED, finished_at=dbclock.now(), status_message=message).where(
+        (Payout.id == payout.id) & (Payout.attempt == payout.attempt) & (Payout.state == STARTED)
+    ).execute()
+
+
+def save_result(lease: Lease, payout: Payout, from_status: str, status: str, fields: dict,
+                seconds: int) -> str:
+    """Save the rails' result and close the payout in one fenced database transaction.
+
+    Returns ``saved``, ``lost`` (our claim was taken: nothing written) or ``moved`` (the
+    transaction left ``from_status`` while the call ran: nothing written).
+    """
+    with leases.write_lock():
+        if not leases.renew(lease, seconds):
+            return "lost"
+        changed = (Transaction.update(status=status, **fields)
+                   .where((Transaction.id == payout.transaction_id) & (Transaction.status == from_status))
+                   .execute())
+        if not changed:
+            return "moved"
+        Payout.update(state=DONE, finished_at=dbclock.now(), status_message=None).where(
+            (Payout.id == payout.id) & (Payout.fence == lease.fence) & (Payout.state == STARTED)).execute()
+    return "saved"
+
+
+def listed(states: tuple[str, ...] = (HELD,), limit: int = 1000) -> list[Payout]:
+    """Payout records in ``states``, oldest first."""
+    return list(Payout.select().where(Payout.state.in_(states))
+                .order_by(Payout.started_at, Payout.id).limit(limit))
+
+
+def count_held() -> int:
+    return Payout.select().where(Payout.state == HELD).count()
