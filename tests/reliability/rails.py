@@ -3,7 +3,8 @@
 ``JunkDepositRails`` reports funded deposits the way a buggy bank integration might (its
 ``report`` class attribute rewrites each row it returns). ``ChaosRails`` is the sandbox
 bank (deposits funded at once, payouts complete on the next poll) that also counts every
-payout call in ``ANCHOR_TEST_RAILS_LOG``, as the withdrawal tests' counting rails do, and
+payout call in ``ANCHOR_TEST_RAILS_LOG`` and can be asked about one (``payout_status``), as the
+withdrawal tests' settling rails do, and
 misbehaves on request of the chaos run:
 
 - ``ANCHOR_TEST_RAILS_SLOW_EVERY`` / ``ANCHOR_TEST_RAILS_SLOW_SECONDS``: every Nth payout call
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from withdrawals.rails import CountingRails, calls
+from withdrawals.rails import SettlingCountingRails, calls
 
 from anchor_dramatiq.integrations.sandbox import SandboxRails
 from anchor_dramatiq.models import Transaction
@@ -57,8 +58,9 @@ class JunkDepositRails(SandboxRails):
         return [r for r in (type(self).report(t) for t in transactions) if r is not None]
 
 
-class ChaosRails(CountingRails):
-    """Funds every deposit with its ``amount_expected``; counts payouts; completes them when polled."""
+class ChaosRails(SettlingCountingRails):
+    """Funds every deposit with its ``amount_expected``; counts payouts; completes them when polled;
+    answers ``payout_status`` from its call log, so payouts held by a crash settle themselves."""
 
     def poll_pending_deposits(self, transactions: Sequence[Transaction]) -> list[Transaction]:
         funded = []
@@ -68,8 +70,8 @@ class ChaosRails(CountingRails):
                 funded.append(transaction)
         return funded
 
-    def execute_outgoing_transaction(self, transaction: Transaction, *args: object, **kwargs: object) -> None:
-        super().execute_outgoing_transaction(transaction, *args, **kwargs)
+    def execute_outgoing_transaction(self, transaction: Transaction) -> None:
+        super().execute_outgoing_transaction(transaction)
         time.sleep(_slow_seconds())
         if _crash_requested():
             time.sleep(CRASH_HOLD_S)
