@@ -1,0 +1,16 @@
+#!/bin/sh
+# The official image's environment contract, on Debian's rabbitmq-server: write the first
+# user and vhost from RABBITMQ_DEFAULT_* into rabbitmq.conf, then run as user rabbitmq.
+set -eu
+if [ "${1:-}" = "rabbitmq-server" ]; then
+    umask 077
+    {
+        echo "default_user = ${RABBITMQ_DEFAULT_USER:-guest}"
+        echo "default_pass = ${RABBITMQ_DEFAULT_PASS:-guest}"
+        echo "default_vhost = ${RABBITMQ_DEFAULT_VHOST:-/}"
+    } > /etc/rabbitmq/rabbitmq.conf
+    chown rabbitmq:rabbitmq /etc/rabbitmq/rabbitmq.conf
+    chown -R rabbitmq:rabbitmq /var/lib/rabbitmq
+    exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "$@"
+fi
+exec "$@"
