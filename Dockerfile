@@ -20,6 +20,10 @@ COPY setup.cfg pyproject.toml README.md ./
 COPY anchor_dramatiq ./anchor_dramatiq
 COPY actors ./actors
 COPY scheduler.py streamer.py ./
+# The package index, when it is not PyPI: `docker compose build --build-arg PIP_INDEX_URL=...`.
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_TRUSTED_HOST
 RUN pip install --no-cache-dir .
 
 USER 10001:10001

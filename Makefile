@@ -1,6 +1,6 @@
 PYTHON ?= python3
 
-.PHONY: test lint chaos
+.PHONY: test lint chaos compose-test
 
 test: lint
 	$(PYTHON) -m pytest -q -ra
@@ -11,3 +11,8 @@ lint:
 # The full chaos run (2,000 deposits + 2,000 withdrawals, ~12 min); `make test` runs the CI size.
 chaos:
 	CHAOS_SIZE=full CHAOS_REPORT=$${CHAOS_REPORT:-/tmp/anchor-chaos-report.json} $(PYTHON) -m pytest -s -q tests/reliability/test_chaos.py
+
+# The Dockerfile built and docker-compose.yml brought up end to end on a private Docker daemon
+# (tests/compose; docs/operations.md, "Testing the deployment offline"). Needs root.
+compose-test:
+	ANCHOR_COMPOSE_TEST=1 $(PYTHON) -m pytest -s -q -ra -p no:cacheprovider tests/compose

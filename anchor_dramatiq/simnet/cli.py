@@ -1,9 +1,11 @@
-"""``anchor-dramatiq simnet``: run simnet standalone until interrupted."""
+"""``anchor-dramatiq simnet``: run simnet standalone until SIGTERM or SIGINT, then exit 0
+(``docker compose stop`` sends SIGTERM; without a handler Python would die of it, status 143)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 import click
 
@@ -16,8 +18,12 @@ async def _serve_forever(**options: object) -> None:
     click.echo(f"simnet listening on {server.url}")
     click.echo(f"network passphrase: {server.net.passphrase}")
     click.echo(f"root account: {server.net.root.public_key}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await server.close()
 
@@ -44,10 +50,8 @@ def simnet_command(host: str, port: int, ledger_interval: float, ledger_capacity
     if ledger_capacity < 1:
         raise click.BadParameter("must be at least 1", param_hint="--ledger-capacity")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        asyncio.run(_serve_forever(host=host, port=port, ledger_interval=ledger_interval,
-                                   ledger_capacity=ledger_capacity, passphrase=passphrase,
-                                   submission_timeout=submission_timeout,
-                                   stream_timeout=stream_timeout))
-    except KeyboardInterrupt:
-        click.echo("simnet stopped")
+    asyncio.run(_serve_forever(host=host, port=port, ledger_interval=ledger_interval,
+                               ledger_capacity=ledger_capacity, passphrase=passphrase,
+                               submission_timeout=submission_timeout,
+                               stream_timeout=stream_timeout))
+    click.echo("simnet stopped")
