@@ -36,12 +36,10 @@ def keypair_from_seed(seed: Secret, owner: str) -> Keypair:
 
     The error is raised outside the ``except`` block, so it has no ``__context__`` either.
     """
-    raw = seed.reveal()
-    keypair = _parse(raw) if isinstance(raw, str) else None
+    keypair = _parse(seed.reveal())
     if keypair is None:
-        length = len(raw) if isinstance(raw, str) else 0
         raise InvalidSeedError(f"{owner} is not a Stellar secret seed "
-                               f"({length} characters; a seed is S and {SEED_LENGTH - 1} more)")
+                               f"({len(seed.reveal())} characters; a seed is S and {SEED_LENGTH - 1} more)")
     return keypair
 
 
