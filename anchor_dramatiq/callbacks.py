@@ -26,10 +26,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import dramatiq
-from stellar_sdk import Keypair
 
 from anchor_dramatiq.config import Settings, get_settings
+from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.models import Asset, Quote, Transaction
+from anchor_dramatiq.stellar.keys import keypair_from_seed
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,8 @@ def signature_header(url: str, body: str, seed: str, now: float | None = None) -
     """Polaris's ``Signature`` header: ``t=<unix time>, s=<base64 ed25519 signature>``."""
     stamp = int(time.time() if now is None else now)
     payload = f"{stamp}.{urlsplit(url).netloc}.{body}".encode()
-    signature = base64.b64encode(Keypair.from_secret(seed).sign(payload)).decode()
+    signer = keypair_from_seed(Secret(seed), "ANCHOR_SIGNING_SEED")
+    signature = base64.b64encode(signer.sign(payload)).decode()
     return f"t={stamp}, s={signature}"
 
 

@@ -17,11 +17,10 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from stellar_sdk import Keypair
-from stellar_sdk.exceptions import Ed25519SecretSeedInvalidError
-
 from anchor_dramatiq.crypto import Secret
+from anchor_dramatiq.errors import InvalidSeedError
 from anchor_dramatiq.schedule import Schedule, ScheduleError
+from anchor_dramatiq.stellar.keys import keypair_from_seed
 
 DEFAULT_PASSPHRASE = "Standalone Network ; February 2017"
 SANDBOX_RAILS = "anchor_dramatiq.integrations.sandbox:SandboxRails"
@@ -106,11 +105,12 @@ def _secret_key(raw: str) -> Secret:
 
 
 def _stellar_seed(raw: str) -> Secret:
+    seed = Secret(raw)
     try:
-        Keypair.from_secret(raw)
-    except (Ed25519SecretSeedInvalidError, ValueError):
+        keypair_from_seed(seed, "ANCHOR_SIGNING_SEED")
+    except InvalidSeedError:  # its message has no seed, and it chains nothing that has
         raise ValueError("a Stellar secret seed (S...)") from None
-    return Secret(raw)
+    return seed
 
 
 def _import_path(raw: str) -> str:

@@ -11,3 +11,12 @@ class PermanentError(Exception):
 
 class RailsError(Exception):
     """The anchor's rails integration returned something the flows cannot accept."""
+
+
+class InvalidSeedError(ValueError):
+    """A stored or configured seed is not a Stellar secret seed.
+
+    The message names whose seed it is (an asset, a channel, a variable), never the value:
+    stellar-sdk's own error quotes the seed, so it is never chained (``__cause__`` and
+    ``__context__`` are both None) and a traceback cannot print it.
+    """

@@ -18,7 +18,11 @@ from collections.abc import Iterable
 
 from anchor_dramatiq.config import Settings
 
-SEED_PATTERN = re.compile(r"S[A-Z2-7]{55}")
+#: A seed, whole or not: S and 40 or more base32 characters not inside a longer base32 word
+#: (so a G... account is left alone), in either case, since a damaged stored seed (one
+#: character short, a trailing newline, lower-cased) is still a secret; and any full-length
+#: S + 55 run wherever it stands.
+SEED_PATTERN = re.compile(r"(?<![A-Za-z2-7])[Ss][A-Za-z2-7]{40,}|S[A-Z2-7]{55}")
 URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s/]+@", re.I)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(process)d %(threadName)s %(name)s: %(message)s"
 JSON_FIELDS = ("transaction_id", "operation_id", "submission", "actor")

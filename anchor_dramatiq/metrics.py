@@ -122,6 +122,15 @@ class AnchorCollector:
         yield cursor_ledger
         yield event_age
 
+        seeds = observe.asset_seeds(get_settings().secret_key)
+        if seeds is not None:
+            family = gauge("anchor_asset_seed_invalid",
+                           "1 when an asset's distribution seed does not decrypt or parse (the asset "
+                           "is neither streamed nor paid from), 0 when it is usable", labels=["asset"])
+            for asset_key, reason in seeds.items():
+                family.add_metric([asset_key], 0 if reason is None else 1)
+            yield family
+
         family = gauge("anchor_periodic_last_tick_age_seconds",
                        "Seconds since each periodic tick was last claimed (the scheduler is alive)",
                        labels=["actor"])

@@ -11,8 +11,10 @@ from typing import Any
 
 from peewee import fn
 
+from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.models import JobRun, Payment, Payout, Submission, Transaction
+from anchor_dramatiq.payments.accounts import asset_accounts
 
 #: Polaris statuses after which nothing more happens to a transaction.
 FINAL_STATUSES = frozenset({"completed", "refunded", "expired", "error", "no_market", "too_small",
@@ -157,3 +159,15 @@ def held_payouts(limit: int = 50) -> list[dict[str, Any]]:
 
 def held_payout_count() -> int:
     return Payout.select().where(Payout.state == "held").count()
+
+
+def asset_seeds(secret_key: Secret | None) -> dict[str, str | None] | None:
+    """Per asset with a distribution seed ("CODE:ISSUER"): None when its seed is usable, else
+    why not (a reason that never holds the seed). None when ``ANCHOR_SECRET_KEY`` is unset.
+
+    Such an asset is neither streamed nor paid from; every other asset keeps working.
+    """
+    if secret_key is None:
+        return None
+    found = asset_accounts(secret_key)
+    return {**dict.fromkeys(found.accounts), **found.invalid}

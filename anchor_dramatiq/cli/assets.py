@@ -10,23 +10,27 @@ import re
 from decimal import Decimal
 
 import click
-from stellar_sdk import Keypair, StrKey
+from stellar_sdk import StrKey
 
-from anchor_dramatiq.crypto import Secret, encrypt_seed
+from anchor_dramatiq.crypto import Secret, SeedDecryptionError, encrypt_seed
 from anchor_dramatiq.db import database, utcnow
+from anchor_dramatiq.errors import InvalidSeedError
 from anchor_dramatiq.models import Asset
+from anchor_dramatiq.stellar.keys import distribution_account, keypair_from_seed
+
+INVALID_SEED = "invalid seed"
 
 ASSET_CODE = re.compile(r"^[A-Za-z0-9]{1,12}$")
 
 
 def read_seed(source: click.File) -> Secret:
     """The first line of ``source`` as a Stellar seed, or a clear error."""
-    raw = source.readline().strip()
+    seed = Secret(source.readline().strip())
     try:
-        Keypair.from_secret(raw)
-    except Exception:
+        keypair_from_seed(seed, "--seed-file")
+    except InvalidSeedError:  # names no seed and chains nothing
         raise click.BadParameter("not a Stellar secret seed (S...)", param_hint="--seed-file") from None
-    return Secret(raw)
+    return seed
 
 
 @click.group()
@@ -81,18 +85,36 @@ def add(code: str, issuer: str, seed_file: click.File, significant_decimals: int
             asset_id = existing.id
         else:
             asset_id = Asset.create(code=code, issuer=issuer, **fields).id
-    distribution = Keypair.from_secret(seed.reveal()).public_key
+    distribution = keypair_from_seed(seed, "--seed-file").public_key
     click.echo(f"asset {asset_id} {code}:{issuer} distribution account {distribution}")
+
+
+def shown_account(row: Asset, secret_key: Secret | None) -> str:
+    """The distribution account to print: ``?`` without the key, ``invalid seed`` (reported on
+    stderr) when the stored seed does not decrypt or parse, else the account."""
+    if secret_key is None:
+        return "?"
+    if not row.distribution_seed:
+        return "-"
+    try:
+        return distribution_account(row, secret_key)
+    except (InvalidSeedError, SeedDecryptionError) as exc:  # neither message holds the seed
+        click.echo(f"asset {row.asset_key}: {exc}; replace it with `anchor-dramatiq asset add "
+                   f"--code {row.code} --issuer {row.issuer} --update --seed-file FILE`", err=True)
+        return INVALID_SEED
 
 
 @asset.command("list")
 def list_assets() -> None:
-    """List assets with their distribution accounts (never their seeds)."""
+    """List assets with their distribution accounts (never their seeds).
+
+    An asset whose stored seed cannot be used is listed with ``distribution=invalid seed``
+    and the reason on stderr; the exit status stays 0.
+    """
     from anchor_dramatiq.cli import load
-    from anchor_dramatiq.stellar.keys import distribution_account
 
     settings = load()
     for row in Asset.select().order_by(Asset.id):
-        account = distribution_account(row, settings.secret_key) if settings.secret_key else "?"
+        account = shown_account(row, settings.secret_key)
         seps = ",".join(s for s in ("6", "24", "31") if getattr(row, f"sep{s}_enabled"))
         click.echo(f"{row.id}\t{row.code}\t{row.issuer}\tdistribution={account}\tseps={seps or '-'}")

@@ -7,14 +7,15 @@ standard input (never the command line) -- typically an asset's distribution acc
 from __future__ import annotations
 
 import click
-from stellar_sdk import Keypair
 
 from anchor_dramatiq.cli.assets import read_seed
+from anchor_dramatiq.crypto import SeedDecryptionError
 from anchor_dramatiq.db import utcnow
+from anchor_dramatiq.errors import InvalidSeedError
 from anchor_dramatiq.models import Asset, Channel
 from anchor_dramatiq.stellar import channels as pool
 from anchor_dramatiq.stellar.horizon import horizon_server
-from anchor_dramatiq.stellar.keys import distribution_keypair
+from anchor_dramatiq.stellar.keys import distribution_keypair, keypair_from_seed
 
 
 @click.group()
@@ -36,9 +37,12 @@ def create(count: int, asset_code: str | None, seed_file: click.File | None, sta
         asset = Asset.get_or_none(Asset.code == asset_code)
         if asset is None:
             raise click.BadParameter(f"no asset {asset_code}", param_hint="--asset")
-        funder = distribution_keypair(asset, settings.secret_key)
+        try:
+            funder = distribution_keypair(asset, settings.secret_key)
+        except (InvalidSeedError, SeedDecryptionError) as exc:  # neither message holds the seed
+            raise click.ClickException(str(exc)) from None
     elif seed_file is not None:
-        funder = Keypair.from_secret(read_seed(seed_file).reveal())
+        funder = keypair_from_seed(read_seed(seed_file), "--seed-file")
     else:
         raise click.UsageError("give --asset CODE or --seed-file FILE to fund the channels from")
     server = horizon_server(settings)

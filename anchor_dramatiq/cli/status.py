@@ -103,7 +103,14 @@ def report(settings: Settings, stuck_after: float, ask_horizon: bool) -> dict[st
         "problem_payments": observe.problem_payments(),
         "held_payouts": observe.held_payouts(),
         "held_payout_count": observe.held_payout_count(),
+        "invalid_seed_assets": invalid_seed_assets(settings),
     }
+
+
+def invalid_seed_assets(settings: Settings) -> dict[str, str] | None:
+    """Assets ("CODE:ISSUER") whose stored seed cannot be used, with why; None without the key."""
+    seeds = observe.asset_seeds(settings.secret_key)
+    return None if seeds is None else {asset: why for asset, why in seeds.items() if why is not None}
 
 
 def _age(seconds: float | None) -> str:
@@ -163,6 +170,13 @@ def print_report(data: dict[str, Any]) -> None:
         echo(f"  submission {s['hash']} {s['state']} {s['purpose']} stored {_age(s['age_seconds'])} ago")
     for p in stuck["payments"]:
         echo(f"  payment {p['operation_id']} to {p['account']} recorded {_age(p['age_seconds'])} ago")
+    invalid = data["invalid_seed_assets"]
+    if invalid is None:
+        echo("assets with an invalid seed: not checked (ANCHOR_SECRET_KEY unset)")
+    else:
+        echo(f"assets with an invalid seed (not streamed, not paid from): {len(invalid)}")
+        for asset, why in sorted(invalid.items()):
+            echo(f"  {asset}: {why}")
     echo(f"unmatched / ambiguous / rejected payments (newest {len(data['problem_payments'])})")
     for p in data["problem_payments"]:
         echo(f"  {p['operation_id']} {p['outcome']:<10} {p['amount']} {p['asset']} memo={p['memo']!r} "

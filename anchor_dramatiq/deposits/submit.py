@@ -52,7 +52,7 @@ from anchor_dramatiq.models import Asset as AssetRow
 from anchor_dramatiq.models import Channel, Submission, SubmissionItem, Transaction
 from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.horizon import horizon_server
-from anchor_dramatiq.stellar.keys import distribution_keypair
+from anchor_dramatiq.stellar.keys import channel_keypair, distribution_keypair
 from anchor_dramatiq.stellar.submission import (
     Outcome,
     fee_bump,
@@ -160,7 +160,7 @@ def _op_count(submission: Submission) -> int:
 def _fee_source(submission: Submission, settings: Settings) -> Keypair:
     if submission.channel:
         channel = Channel.get_by_id(submission.channel)
-        return Keypair.from_secret(channel.secret(settings.secret_key).reveal())
+        return channel_keypair(channel, settings.secret_key)
     item = submission.items.first()
     asset = Transaction.get_by_id(item.transaction_id).asset
     return distribution_keypair(asset, settings.secret_key)
@@ -319,7 +319,7 @@ def _build(server: Server, plan: list[tuple[Transaction, list[str]]], distributi
             op_index += 1
     envelope = builder.build()
     if lease:
-        envelope.sign(Keypair.from_secret(lease[0].secret(settings.secret_key).reveal()))
+        envelope.sign(channel_keypair(lease[0], settings.secret_key))
     envelope.sign(distribution)
     return envelope, items
 

@@ -1,7 +1,8 @@
 """The streamer's supervisor: a stream per watched account, and the outbox publisher.
 
 The watched accounts (assets' distribution accounts) are re-read every
-``accounts_refresh`` seconds, so a new asset is streamed without a restart. Recording
+``accounts_refresh`` seconds, so a new asset is streamed without a restart. An asset whose
+seed does not decrypt or parse is logged at ERROR and left out; every other one is streamed. Recording
 never waits for the broker: a separate task publishes ``process_payment`` for rows not
 yet confirmed sent, woken by each new row and retried with backoff while the broker is
 down.
@@ -17,7 +18,7 @@ import dramatiq
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.payments import outbox
-from anchor_dramatiq.payments.accounts import watched_accounts
+from anchor_dramatiq.payments.accounts import asset_accounts
 from anchor_dramatiq.streaming.backoff import Backoff
 from anchor_dramatiq.streaming.dbthread import DatabaseThread
 from anchor_dramatiq.streaming.stream import AccountStream
@@ -43,6 +44,7 @@ class Streamer:
         self.broker = broker
         self.accounts_refresh = accounts_refresh
         self.streams: dict[str, AccountStream] = {}
+        self.invalid_assets: set[str] = set()
         self._wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -65,10 +67,12 @@ class Streamer:
     async def _refresh(self, stop: asyncio.Event, db: DatabaseThread,
                        tasks: dict[str, asyncio.Task]) -> None:
         try:
-            accounts = await db(watched_accounts, self.settings.secret_key)
+            found = await db(asset_accounts, self.settings.secret_key)
         except Exception as exc:
             log.warning("cannot read the watched accounts (%s); keeping %d streams", exc, len(tasks))
             return
+        self._report_invalid(found.invalid)
+        accounts = found.watched()
         for account in accounts:
             if account not in tasks or tasks[account].done():
                 stream = AccountStream(account, self.settings, db, self._wake.set, stop)
@@ -78,6 +82,16 @@ class Streamer:
             log.info("no asset uses %s any more; its stream stops", account)
             tasks.pop(account).cancel()
             self.streams.pop(account, None)
+
+    def _report_invalid(self, invalid: dict[str, str]) -> None:
+        """Log each asset whose seed cannot be used once at ERROR (and once when it is fixed)."""
+        for asset_key in sorted(set(invalid) - self.invalid_assets):
+            log.error("asset %s is not watched: %s; payments to its distribution account are not "
+                      "detected until its seed is replaced (anchor-dramatiq asset add --update)",
+                      asset_key, invalid[asset_key])
+        for asset_key in sorted(self.invalid_assets - set(invalid)):
+            log.info("asset %s has a usable seed again (or is gone)", asset_key)
+        self.invalid_assets = set(invalid)
 
     async def _publish_loop(self, stop: asyncio.Event, db: DatabaseThread,
                             pool: ThreadPoolExecutor) -> None:
