@@ -51,9 +51,16 @@ def _create_indexes() -> None:
         database.execute_sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({cols})')
 
 
+def _add_submission_max_ledger() -> None:
+    """``anchor_submission.max_ledger``: nullable, so rows stored before it keep working."""
+    if "max_ledger" not in {c.name for c in database.get_columns("anchor_submission")}:
+        database.execute_sql('ALTER TABLE "anchor_submission" ADD COLUMN "max_ledger" BIGINT')
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _create_tables),
     Migration(2, "indexes", _create_indexes),
+    Migration(3, "submission_max_ledger", _add_submission_max_ledger),
 )
 
 
