@@ -57,6 +57,11 @@ def _add_column(table: str, column: str, definition: str) -> None:
         database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {definition}')
 
 
+def _add_submission_max_ledger() -> None:
+    """``anchor_submission.max_ledger``: nullable, so rows stored before it keep working."""
+    _add_column("anchor_submission", "max_ledger", "BIGINT")
+
+
 def _payouts_and_fences() -> None:
     """Durable payout records, fencing tokens on leases and channel leases."""
     database.create_tables([FenceCounter, Payout], safe=True)
@@ -67,6 +72,7 @@ def _payouts_and_fences() -> None:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _create_tables),
     Migration(2, "indexes", _create_indexes),
+    Migration(3, "submission_max_ledger", _add_submission_max_ledger),
     Migration(4, "payouts_and_fences", _payouts_and_fences),
 )
 

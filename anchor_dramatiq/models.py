@@ -172,7 +172,8 @@ class Submission(BaseModel):
     """``anchor_submission``: a Stellar transaction the anchor built, stored before submitting.
 
     ``state``: built -> submitted -> succeeded | failed | expired. Its fate is settled by
-    looking up ``hash`` on Horizon, never by guessing.
+    looking up ``hash`` on Horizon, never by guessing. ``max_ledger`` is the envelope's
+    ledger bound (it can only apply in a ledger below it); null for rows stored before it.
     """
 
     id = pw.BigAutoField()
@@ -182,6 +183,7 @@ class Submission(BaseModel):
     sequence = pw.BigIntegerField()
     envelope_xdr = pw.TextField()
     max_time = pw.BigIntegerField()
+    max_ledger = pw.BigIntegerField(null=True)
     fee = pw.BigIntegerField()
     purpose = pw.CharField(max_length=32)
     state = pw.CharField(max_length=16, default="built", index=True)

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from stellar_sdk import MuxedAccount, Server
-from stellar_sdk.exceptions import NotFoundError
 
 from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.stellar.answers import NoAnswer, read
 
 LOOKUP_CONCURRENCY = 8  # parallel account lookups per batch (a batch has up to 100 deposits)
 
@@ -40,16 +40,22 @@ def has_trustline(account_json: dict, asset: Asset) -> bool:
 
 
 def _load_account(server: Server, account: str) -> dict | None:
-    try:
-        return server.accounts().account_id(account).call()
-    except NotFoundError:
+    """The account, or None when Horizon itself (with its ``Latest-Ledger``) says it does not
+    exist. A node behind may still say so of an account that exists: ``op_already_exists``
+    then sends the deposit back through this check."""
+    answer = read(server, f"/accounts/{account}")
+    if answer.found:
+        return answer.body
+    if answer.missing:
         return None
+    raise NoAnswer(f"account {account}: {answer.summary}")
 
 
 def load_destinations(server: Server, transactions: Iterable[Transaction]) -> dict[str, Destination]:
     """G account -> what Horizon says, loading each distinct account once, several at a time.
 
-    Raises stellar-sdk's request errors (other than 404) for the caller to retry later.
+    Raises :class:`NoAnswer` (anything but an account or Horizon's own 404) for the caller to
+    retry later.
     """
     transactions = list(transactions)
     distinct = list(dict.fromkeys(account_of(t.to_address) for t in transactions))

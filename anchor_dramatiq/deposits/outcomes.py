@@ -5,6 +5,8 @@ Succeeded: ``completed`` with ``stellar_transaction_id``, ``paging_token``,
 created without a payment leaves the deposit in ``pending_trust``. Failed in a batch: the
 deposits whose operation failed are routed by their code and the others are paid again in
 a new transaction (nothing of a failed transaction applied). Expired: paid again.
+Refused by core for a reason a person must fix: held (``blocked``) with the envelope still
+live, so it is settled by hash and never replaced while it may apply.
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ BLOCKING_TX_CODES = {
                                "fund it, then set submission_status to 'unblocked'",
     "tx_no_source_account": "the transaction's source account does not exist (tx_no_source_account)",
 }
+
+# Core's refusals of a POST that waiting does not cure (the envelope itself stays live).
+HELD_TX_CODES = frozenset({
+    "tx_bad_auth", "tx_insufficient_balance", "tx_no_source_account", "tx_bad_auth_extra",
+    "tx_malformed", "tx_not_supported", "tx_bad_sponsorship", "tx_bad_min_seq_age_or_gap",
+    "tx_missing_operation",
+})
 
 
 # Operation codes that end a deposit in error, with what the wallet or anchor has to fix.
@@ -113,7 +122,9 @@ def _route_failure(transaction_id: uuid.UUID, tx_code: str | None, op_code: str 
         # The trustline went away since the check; the check decides again (claimable
         # balance or pending_trust).
         back_to_ready([transaction_id])
-    elif op_code == "op_no_destination":
+    elif op_code in ("op_no_destination", "op_already_exists"):
+        # The account went away, or exists after all (the read that said it did not came
+        # from a node that had not seen it yet): the destination check decides again.
         back_to_ready([transaction_id])
     elif op_code == "op_underfunded":
         _block(transaction_id, f"the distribution account cannot cover this deposit ({where}: "
@@ -127,6 +138,16 @@ def _route_failure(transaction_id: uuid.UUID, tx_code: str | None, op_code: str 
                    status_message=f"Stellar refused the payment ({where}): {codes}"
                                   + (f"; {reason}" if reason else ""),
                    queue=None, queued_at=None)
+
+
+def hold(submission: Submission, tx_code: str) -> None:
+    """Block every deposit of a live submission core refused; the sweep settles it by hash,
+    and once the anchor fixes the cause and sets ``unblocked`` it is sent again."""
+    why = BLOCKING_TX_CODES.get(tx_code) or (
+        f"Stellar refused the transaction ({tx_code}); fix the cause, then set submission_status "
+        "to 'unblocked'")
+    for transaction_id in {item.transaction_id for item in submission.items}:
+        _block(transaction_id, f"{why} (transaction {submission.hash})")
 
 
 def _block(transaction_id: uuid.UUID, message: str) -> None:

@@ -10,26 +10,14 @@ converge on the one stored submission.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import logging
+import random
 import time
 import uuid
 from decimal import Decimal
 
-from stellar_sdk import (
-    Account,
-    Asset,
-    Claimant,
-    HashMemo,
-    IdMemo,
-    Keypair,
-    Memo,
-    NoneMemo,
-    Server,
-    TextMemo,
-    TransactionBuilder,
-)
+from stellar_sdk import Account, Asset, Claimant, Keypair, Server, TransactionBuilder
 from stellar_sdk.exceptions import BaseRequestError, ConnectionError
 
 from anchor_dramatiq.config import Settings, get_settings
@@ -45,17 +33,20 @@ from anchor_dramatiq.deposits.claims import (
 )
 from anchor_dramatiq.deposits.crashpoints import crash_point
 from anchor_dramatiq.deposits.destination import account_of, destination_key, load_destinations
+from anchor_dramatiq.deposits.encoding import memo_of, why_unencodable
 from anchor_dramatiq.deposits.messages import send_submit
-from anchor_dramatiq.deposits.outcomes import apply_outcome
+from anchor_dramatiq.deposits.outcomes import HELD_TX_CODES, apply_outcome, hold
 from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS
 from anchor_dramatiq.models import Asset as AssetRow
 from anchor_dramatiq.models import Channel, Submission, SubmissionItem, Transaction
 from anchor_dramatiq.stellar import channels
+from anchor_dramatiq.stellar.answers import NoAnswer
 from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.stellar.keys import channel_keypair, distribution_keypair
 from anchor_dramatiq.stellar.submission import (
     Outcome,
     fee_bump,
+    max_ledger_for,
     network_fee,
     new_submission,
     settle,
@@ -68,11 +59,21 @@ from anchor_dramatiq.transitions import transition
 log = logging.getLogger(__name__)
 
 PURPOSE = "deposit"
+MAX_LOOK_DELAY_S = 60.0
 
 
 def grace_seconds(settings: Settings) -> float:
     """How long a stored submission belongs to the worker that stored it (it is submitting)."""
     return settings.horizon_timeout + 1.0
+
+
+def look_again_ms(submission: Submission, settings: Settings) -> int:
+    """When to look at a live submission again: half its age, at least the grace period, at
+    most a minute, jittered, so a long outage is not hammered by every deposit in step."""
+    grace = grace_seconds(settings)
+    age = (utcnow() - submission.created_at).total_seconds()
+    delay = min(MAX_LOOK_DELAY_S, max(grace, age / 2)) * random.uniform(0.8, 1.2)
+    return int(max(grace, delay) * 1000) + 200
 
 
 def submit_deposit(transaction_id: str | uuid.UUID, settings: Settings | None = None) -> str:
@@ -110,11 +111,21 @@ def _continue(server: Server, transaction: Transaction, submission: Submission,
         apply_outcome(settled_outcome(submission), settings)
         return "completed"
     adopted = False
-    if transaction.submission_status in ("blocked", "unblocked"):
+    held = transaction.submission_status in ("blocked", "unblocked")
+    if held and transaction.envelope_xdr:
         why_not = multisig.adopt_signed_envelope(transaction, submission, settings.network_passphrase)
         if why_not:
             return why_not
         adopted = True  # stored to wait for signatures, never sent: this worker sends it now
+    elif transaction.submission_status == "blocked":
+        # Held for a person: its envelope is settled when evidence comes, never resent.
+        outcome = settle(server, submission, resubmit=False)
+        if outcome.state == "pending":
+            return "blocked"
+        apply_outcome(outcome, settings)
+        return outcome.state
+    elif held and not _resume_claim(transaction):
+        return "held elsewhere"
     last = submission.submitted_at or submission.created_at
     wait = grace_seconds(settings) - (utcnow() - last).total_seconds()
     if wait > 0 and not adopted:
@@ -125,13 +136,24 @@ def _continue(server: Server, transaction: Transaction, submission: Submission,
     return _handle(server, settle(server, submission), settings)
 
 
+def _resume_claim(transaction: Transaction) -> bool:
+    """The operator unblocked a deposit whose envelope is still live: this worker takes it."""
+    return bool(Transaction.update(submission_status="processing", status_message=None,
+                                   queued_at=utcnow())
+                .where((Transaction.id == transaction.id) & (Transaction.status == "pending_anchor")
+                       & (Transaction.submission_status == "unblocked")).execute())
+
+
 def _handle(server: Server, outcome: Outcome, settings: Settings) -> str:
     if outcome.state == "pending" and outcome.tx_code == "tx_insufficient_fee":
         bump = _fee_bump(server, outcome.submission, settings)
         if bump is not None:
             outcome = submit(server, bump)
+    if outcome.state == "pending" and outcome.tx_code in HELD_TX_CODES:
+        hold(outcome.submission, outcome.tx_code)
+        return "blocked"
     if outcome.state == "pending":
-        send_submit(_lead(outcome.submission), delay_ms=int(grace_seconds(settings) * 1000) + 200)
+        send_submit(_lead(outcome.submission), delay_ms=look_again_ms(outcome.submission, settings))
         return "pending"
     apply_outcome(outcome, settings)
     return outcome.state
@@ -170,6 +192,8 @@ def _fee_source(submission: Submission, settings: Settings) -> Keypair:
 
 
 def _pay(server: Server, lead: Transaction, settings: Settings) -> str:
+    if not _encodable([lead]):
+        return "error"
     asset = lead.asset
     distribution = distribution_keypair(asset, settings.secret_key)
     try:
@@ -179,10 +203,11 @@ def _pay(server: Server, lead: Transaction, settings: Settings) -> str:
         raise
     needs_signers = multisig.needs_more_signatures(distribution_json, distribution.public_key)
     mates = [] if (lead.memo or needs_signers) else claim_mates(lead, settings.batch_size - 1)
+    mates = _encodable(mates)
     batch = [lead, *mates]
     try:
         destinations = load_destinations(server, batch)
-    except (BaseRequestError, ConnectionError):
+    except (BaseRequestError, ConnectionError, NoAnswer):
         back_to_ready([lead.id], nudge=False)
         back_to_ready([m.id for m in mates])
         raise
@@ -220,6 +245,21 @@ def _pay(server: Server, lead: Transaction, settings: Settings) -> str:
     outcome = submit(server, submission)
     crash_point("submitted")
     return _handle(server, outcome, settings)
+
+
+def _encodable(transactions: list[Transaction]) -> list[Transaction]:
+    """The deposits that can be encoded; the others end in ``error`` naming the field."""
+    kept = []
+    for transaction in transactions:
+        why = why_unencodable(transaction)
+        if why is None:
+            kept.append(transaction)
+            continue
+        transition(transaction.id, ["pending_anchor"], "error", submission_status="failed",
+                   status_message=f"this deposit cannot be paid on Stellar: {why}",
+                   queue=None, queued_at=None)
+        log.error("deposit %s cannot be paid: %s", transaction.id, why)
+    return kept
 
 
 def _plan(batch: list[Transaction], destinations: dict, settings: Settings
@@ -279,16 +319,6 @@ def _block_all(plan: list[tuple[Transaction, list[str]]], message: str) -> None:
         log.error("deposit %s blocked: %s", transaction.id, message)
 
 
-def _memo(transaction: Transaction) -> Memo:
-    if not transaction.memo:
-        return NoneMemo()
-    if transaction.memo_type == "id":
-        return IdMemo(int(transaction.memo))
-    if transaction.memo_type == "hash":
-        return HashMemo(base64.b64decode(transaction.memo))
-    return TextMemo(transaction.memo)
-
-
 def _build(server: Server, plan: list[tuple[Transaction, list[str]]], distribution: Keypair,
            lease: tuple[Channel, str] | None, needs_signers: bool, settings: Settings):
     source_key = lease[0].public_key if lease else distribution.public_key
@@ -298,7 +328,8 @@ def _build(server: Server, plan: list[tuple[Transaction, list[str]]], distributi
     builder = TransactionBuilder(source, settings.network_passphrase, base_fee=fee)
     validity = multisig.VALIDITY_S if needs_signers else settings.tx_timeout
     builder.add_time_bounds(0, int(time.time()) + validity)
-    builder.add_memo(_memo(plan[0][0]))
+    builder.set_ledger_bounds(0, max_ledger_for(server, validity))
+    builder.add_memo(memo_of(plan[0][0]))
     items = []
     op_index = 0
     for transaction, kinds in plan:

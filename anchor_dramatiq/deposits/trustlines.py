@@ -15,6 +15,7 @@ from anchor_dramatiq.deposits.destination import destination_key, load_destinati
 from anchor_dramatiq.deposits.messages import STELLAR_QUEUE, send_submit
 from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS
 from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.stellar.answers import NoAnswer
 from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.transitions import transition
 
@@ -34,7 +35,7 @@ def check_trustlines(settings: Settings | None = None) -> int:
     server = horizon_server(settings)
     try:
         destinations = load_destinations(server, waiting)
-    except (BaseRequestError, ConnectionError) as exc:
+    except (BaseRequestError, ConnectionError, NoAnswer) as exc:
         log.warning("check_trustlines: Horizon unavailable (%s); next sweep retries", exc)
         return 0
     finally:

@@ -219,10 +219,16 @@ async def get_transaction(request: web.Request) -> web.Response:
     if streaming.wants_stream(request):
         return problems.not_acceptable()
     tx_hash = _tx_hash_param(request)
-    rec = ctx_of(request).net.lookup(tx_hash)
-    if rec is None:
-        return problems.not_found()
-    return hal(resources.transaction(rec, base_url(request), tx_hash))
+    ctx = ctx_of(request)
+    rec = ctx.net.lookup(tx_hash)
+    lagging = ctx.faults.take(("lagging_node",), "read", request.path)
+    seen = ctx.net.latest_ledger - (lagging.params["ledgers"] if lagging else 0)
+    if rec is None or rec.ledger > seen:
+        response = problems.not_found()
+    else:
+        response = hal(resources.transaction(rec, base_url(request), tx_hash))
+    response.headers[LATEST_LEDGER] = str(max(seen, 1))
+    return response
 
 
 async def transaction_operations(request: web.Request) -> web.StreamResponse:
@@ -333,6 +339,9 @@ async def friendbot(request: web.Request) -> web.Response:
 # --- middleware -----------------------------------------------------------------------------
 
 
+LATEST_LEDGER = "Latest-Ledger"
+
+
 def request_scope(request: web.Request) -> str:
     if request.method == "POST" and request.path.rstrip("/") in ("/transactions",
                                                                  "/transactions_async"):
@@ -344,7 +353,8 @@ def request_scope(request: web.Request) -> str:
 async def horizon_errors(request: web.Request,
                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
-    """Faults for reads and streams, and problem bodies for every error."""
+    """Faults for reads and streams, problem bodies for every error, and Horizon's
+    ``Latest-Ledger`` header (the latest ingested ledger) on every answer."""
     if not request.path.startswith("/_simnet"):
         faults = ctx_of(request).faults
         scope = request_scope(request)
@@ -354,6 +364,20 @@ async def horizon_errors(request: web.Request,
         if scope != "submit" and faults.take(("reset",), scope, request.path) is not None:
             reset_connection(request)
             return web.Response(status=500)
+        if request.method == "GET" and scope == "read":
+            fault = faults.take(("read_error",), scope, request.path)
+            if fault is not None:
+                return problems.rejected(fault.params["status"])  # from a proxy: no Latest-Ledger
+    response = await _handle(request, handler)
+    if not response.prepared and not request.path.startswith("/_simnet"):
+        response.headers.setdefault(LATEST_LEDGER, str(ctx_of(request).net.latest_ledger))
+    return response
+
+
+async def _handle(request: web.Request,
+                  handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                  ) -> web.StreamResponse:
+    """The handler's response, or the problem body for its error."""
     try:
         return await handler(request)
     except BadParam as exc:

@@ -16,6 +16,18 @@ Kinds and their parameters:
 - ``latency``: ``seconds`` added before handling; ``scope`` as above, default ``any``.
 - ``stream_drop``: an SSE stream is cut (no byebye) after ``after_events`` events (default 0).
 - ``stream_stall``: an SSE stream goes silent after ``after_events`` events and stays open.
+- ``read_error`` (GET, not streams): answered by what stands in front of Horizon (a load
+  balancer with no ready backend, a rate limiter, a proxy): ``status`` 404 (default, Horizon's
+  not_found body), 429 (the rate-limit body), 500, 502, 503 or 504, and no ``Latest-Ledger``
+  header -- nothing in it says which ledger any node has seen. Use ``match`` for paths.
+- ``submit_rejected`` (POST /transactions): HTTP ``status`` 429 (default), 403 or 413 with a
+  problem body without result codes; ``applied`` as for ``submit_error`` (default False).
+- ``lagging_node``: hash lookups (GET /transactions/{hash}) answer as a node ``ledgers``
+  behind (default 3): 404 for transactions applied in the last ``ledgers`` ledgers, and a
+  ``Latest-Ledger`` header of the lagging ledger. /accounts answers stay current.
+- ``resubmit_refused`` (POST /transactions): an envelope that already applied is answered
+  400 with result code ``code``, ``tx_too_late`` (default) or ``tx_bad_seq``, as a real
+  network may answer a resubmission.
 """
 
 from __future__ import annotations
@@ -36,8 +48,18 @@ KINDS: dict[str, dict[str, Any]] = {
     "latency": {"seconds": 0.5, "scope": "any"},
     "stream_drop": {"after_events": 0},
     "stream_stall": {"after_events": 0},
+    "read_error": {"status": 404},
+    "submit_rejected": {"status": 429, "applied": False},
+    "lagging_node": {"ledgers": 3},
+    "resubmit_refused": {"code": "tx_too_late"},
 }
-SUBMIT_KINDS = ("submit_timeout", "submit_error", "reset")
+SUBMIT_KINDS = ("submit_timeout", "submit_error", "submit_rejected", "reset")
+ALLOWED = {
+    ("submit_error", "status"): (500, 502, 503, 504),
+    ("read_error", "status"): (404, 429, 500, 502, 503, 504),
+    ("submit_rejected", "status"): (403, 413, 429),
+    ("resubmit_refused", "code"): ("tx_too_late", "tx_bad_seq"),
+}
 
 
 @dataclass
@@ -52,8 +74,10 @@ class Fault:
     params: dict[str, Any] = field(default_factory=dict)
 
     def scope(self) -> str:
-        if self.kind in ("submit_timeout", "submit_error"):
+        if self.kind in ("submit_timeout", "submit_error", "submit_rejected", "resubmit_refused"):
             return "submit"
+        if self.kind in ("read_error", "lagging_node"):
+            return "read"
         if self.kind in ("stream_drop", "stream_stall"):
             return "stream"
         return self.params["scope"]
@@ -85,8 +109,12 @@ class FaultSet:
         merged = {**KINDS[kind], **params}
         if merged.get("scope", "any") not in SCOPES:
             raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
-        if kind == "submit_error" and merged["status"] not in (500, 502, 503, 504):
-            raise ValueError("status must be 500, 502, 503 or 504")
+        for (allowed_kind, name), allowed in ALLOWED.items():
+            if kind == allowed_kind and merged[name] not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}")
+        if kind == "lagging_node" and (not isinstance(merged["ledgers"], int)
+                                       or merged["ledgers"] < 1):
+            raise ValueError("ledgers must be a positive integer")
         fault = Fault(self._next_id, kind, count, probability, match, merged)
         self._next_id += 1
         self._faults.append(fault)

@@ -112,3 +112,22 @@ def unsupported_media_type() -> web.Response:
     return problem("unsupported_media_type", 415, "Unsupported Media Type",
                    "The request has an unsupported content type. Presently, the only supported "
                    "content type is application/x-www-form-urlencoded.")
+
+
+RATE_LIMIT_DETAIL = (
+    "The rate limit for the requesting IP address is over its alloted limit.  The allowed limit "
+    "and requests left per time period are communicated to clients via the http response "
+    "headers 'X-RateLimit-*' headers.")
+
+
+def rejected(status: int) -> web.Response:
+    """A 4xx without result codes: a rate limiter, an access rule or a size limit said no."""
+    if status == 429:
+        return problem("rate_limit_exceeded", 429, "Rate Limit Exceeded", RATE_LIMIT_DETAIL)
+    if status == 403:
+        return problem("forbidden", 403, "Forbidden",
+                       "You are not authorized to perform this request.")
+    if status == 413:
+        return problem("request_entity_too_large", 413, "Request Entity Too Large",
+                       "The request body is larger than this server accepts.")
+    return not_found() if status == 404 else server_error(status)

@@ -42,7 +42,8 @@ async def serve(request: web.Request, net: Network, faults: FaultSet,
     """Stream records after ``cursor`` until ``limit`` events or ``timeout`` seconds."""
     fault = faults.take(("stream_drop", "stream_stall"), "stream", request.path)
     deadline = time.monotonic() + timeout
-    resp = web.StreamResponse(status=200, headers=HEADERS)
+    resp = web.StreamResponse(status=200, headers={**HEADERS,
+                                                   "Latest-Ledger": str(net.latest_ledger)})
     await resp.prepare(request)
     sent = 0
     try:

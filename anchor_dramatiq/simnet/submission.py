@@ -21,9 +21,11 @@ from .faults import SUBMIT_KINDS, Fault, reset_connection
 from .history import TxRecord
 from .network import DUPLICATE, ERROR, PENDING, TRY_AGAIN_LATER
 from .resources import transaction
-from .results import result_codes
+from .results import TxCode, result_codes, tx_result
+from .txvalidate import min_fee
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "")
+_TX_CODES = {"tx_too_late": "txTOO_LATE", "tx_bad_seq": "txBAD_SEQ"}
 ASYNC_STATUS = {PENDING: 201, DUPLICATE: 409, TRY_AGAIN_LATER: 503, ERROR: 400}
 
 
@@ -57,6 +59,8 @@ def _fault_response(request: web.Request, fault: Fault, env: Envelope) -> web.Re
         return problems.submission_timeout(env.hash_hex, env.envelope_xdr)
     if fault.kind == "submit_error":
         return problems.server_error(fault.params["status"])
+    if fault.kind == "submit_rejected":
+        return problems.rejected(fault.params["status"])
     reset_connection(request)
     return web.Response(status=500)
 
@@ -72,7 +76,13 @@ async def post_transaction(request: web.Request) -> web.Response:
         return _fault_response(request, fault, env)
     record = net.lookup(env.hash_hex)
     if record is not None:
-        return _fault_response(request, fault, env) if fault else _final(request, record, env)
+        if fault is not None:
+            return _fault_response(request, fault, env)
+        refused = ctx.faults.take(("resubmit_refused",), "submit", request.path)
+        if refused is not None:
+            return _final(request, tx_result(min_fee(env, net.base_fee),
+                                             TxCode[_TX_CODES[refused.params["code"]]]), env)
+        return _final(request, record, env)
     admission = net.submit(env)
     if admission.status == ERROR:
         return _final(request, admission.error, env)

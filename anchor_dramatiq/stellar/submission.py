@@ -9,9 +9,12 @@ A *family* is one inner transaction and the fee-bumps wrapped around it: they sh
 inner hash and the sequence number, so at most one of them can ever apply.
 
 States: ``built`` (stored, maybe never sent) -> ``submitted`` -> ``succeeded`` | ``failed``
-(applied and failed, or refused for good) | ``expired`` (can never apply: its max time is
-behind the latest ledger's close time, or its sequence number was used by another
-transaction).
+(applied and failed in a ledger) | ``expired`` (can never apply, on positive evidence only:
+a Horizon node that has ingested past its ledger bound, or past the ledger where its sequence
+number was used, does not know its hash; or that node's ledger closed after its max time).
+Anything else -- a 404 without ``Latest-Ledger``, a 5xx, a 429, a timeout, ``tx_too_late`` or
+``tx_bad_seq`` answered to a submission -- leaves its fate unknown: it stays live and is
+looked at again later.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import base64
 import datetime as dt
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -34,25 +38,29 @@ from stellar_sdk import (
     TransactionEnvelope,
     xdr,
 )
-from stellar_sdk.exceptions import (
-    BadRequestError,
-    BadResponseError,
-    BaseRequestError,
-    ConnectionError,
-    NotFoundError,
-)
+from stellar_sdk.exceptions import BadRequestError, BaseRequestError, ConnectionError
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.db import database, utcnow
 from anchor_dramatiq.models import Submission, SubmissionItem
+from anchor_dramatiq.stellar.answers import Answer, read
 
 log = logging.getLogger(__name__)
 
 LIVE = ("built", "submitted")
 FEE_STATS_TTL_S = 5.0
 MIN_BASE_FEE = 100
+# Ledger bounds: an envelope valid for T seconds may apply in as many ledgers as close in T
+# seconds at the pace of the last few ledgers (+2), so its ledger bound and its max time end
+# together on any network (about 12 ledgers for 60 s on pubnet).
+CLOSE_TIME_SAMPLE = 10
+MIN_CLOSE_S = 0.1
+LEDGER_SLACK = 2
 
 # Codes meaning core refused the envelope at admission: nothing applied, no fee charged.
+# Answers to a submission that prove nothing about the envelope: an earlier POST of the same
+# envelope (or the client's own retry) may have applied it.
+UNKNOWN_REFUSALS = frozenset({"tx_bad_seq", "tx_too_late"})
 REFUSED_NOT_APPLIED = frozenset({
     "tx_bad_seq", "tx_insufficient_fee", "tx_too_late", "tx_too_early", "tx_bad_auth",
     "tx_insufficient_balance", "tx_no_source_account", "tx_bad_auth_extra", "tx_malformed",
@@ -66,7 +74,8 @@ class Outcome:
 
     ``state`` is the family's state now: ``succeeded``, ``failed``, ``expired`` or
     ``pending`` (its fate is not known yet; look again later). ``submission`` is the member
-    the outcome is about (the one that applied, when one did).
+    the outcome is about (the one that applied, when one did). A pending outcome with a
+    ``tx_code`` carries core's refusal of the last POST (the envelope stays live).
     """
 
     state: str
@@ -108,6 +117,15 @@ def network_fee(server: Server, settings: Settings, *, fresh: bool = False) -> i
 # --------------------------------------------------------------------------- building
 
 
+def max_ledger_for(server: Server, validity_s: int) -> int:
+    """The ledger bound of an envelope built now and valid for ``validity_s`` seconds."""
+    records = (server.ledgers().order(desc=True).limit(CLOSE_TIME_SAMPLE).call()
+               ["_embedded"]["records"])
+    span = _epoch(records[0]["closed_at"]) - _epoch(records[-1]["closed_at"])
+    close_s = max(MIN_CLOSE_S, span / max(1, len(records) - 1))
+    return int(records[0]["sequence"]) + math.ceil(validity_s / close_s) + LEDGER_SLACK
+
+
 def inner_of(envelope: TransactionEnvelope | FeeBumpTransactionEnvelope) -> TransactionEnvelope:
     if isinstance(envelope, FeeBumpTransactionEnvelope):
         return envelope.transaction.inner_transaction_envelope
@@ -128,10 +146,12 @@ def new_submission(envelope: TransactionEnvelope | FeeBumpTransactionEnvelope, *
     inner = inner_of(envelope)
     tx = inner.transaction
     bounds = tx.preconditions.time_bounds if tx.preconditions else None
+    ledgers = tx.preconditions.ledger_bounds if tx.preconditions else None
     submission = Submission.create(
         hash=envelope.hash_hex(), inner_hash=inner.hash_hex(),
         source_account=tx.source.account_id, sequence=tx.sequence,
         envelope_xdr=envelope.to_xdr(), max_time=bounds.max_time if bounds else 0,
+        max_ledger=(ledgers.max_ledger or None) if ledgers else None,
         fee=envelope.transaction.fee if isinstance(envelope, FeeBumpTransactionEnvelope) else tx.fee,
         purpose=purpose, state="built", channel=channel)
     for transaction_id, op_index, op_kind in items:
@@ -214,10 +234,10 @@ def _expire_siblings(applied: Submission) -> None:
 def submit(server: Server, submission: Submission) -> Outcome:
     """POST the stored envelope once and record what Horizon said.
 
-    Success -> ``succeeded``. A 504, 5xx or dropped connection -> ``pending`` (the row stays
-    ``submitted``; settle it by hash later). A 400 gives the result codes: applied-and-failed
-    -> ``failed``; ``tx_too_late`` -> ``expired``; ``tx_bad_seq`` -> settled at once by hash;
-    other refusals -> ``pending`` with the code for the caller to act on.
+    Success -> ``succeeded``. Applied-and-failed result codes -> ``failed``. Everything else
+    leaves the row live: a 404, 5xx, dropped connection or a 4xx without result codes ->
+    ``pending`` (settle it by hash later); ``tx_too_late``/``tx_bad_seq`` -> settled at once
+    by hash, on evidence only; other refusals -> ``pending`` with the code for the caller.
     """
     Submission.update(state="submitted", submitted_at=utcnow(), attempts=Submission.attempts + 1) \
         .where((Submission.id == submission.id) & (Submission.state.in_(LIVE))).execute()
@@ -228,7 +248,7 @@ def submit(server: Server, submission: Submission) -> Outcome:
         record = server.submit_transaction(submission.envelope_xdr, skip_memo_required_check=True)
     except BadRequestError as exc:
         return _refused(server, submission, exc)
-    except (BadResponseError, ConnectionError) as exc:
+    except (BaseRequestError, ConnectionError) as exc:
         _note(submission, f"submit: {_describe(exc)}")
         log.warning("submission %s: %s; its fate will be settled by hash", submission.hash,
                     _describe(exc))
@@ -239,9 +259,11 @@ def submit(server: Server, submission: Submission) -> Outcome:
 def _refused(server: Server, submission: Submission, exc: BadRequestError) -> Outcome:
     tx_code, op_codes = _result_codes(exc.extras)
     if tx_code is None:
+        # A rate limiter, an access rule or a size limit answered, not core: fate unknown.
         _note(submission, f"submit: {_describe(exc)}")
-        _mark(submission, "failed", error=_describe(exc))
-        return Outcome("failed", submission, tx_code=exc.type or "bad_request")
+        log.warning("submission %s: %s without result codes; its fate will be settled by hash",
+                    submission.hash, _describe(exc))
+        return Outcome("pending", submission)
     if tx_code not in REFUSED_NOT_APPLIED:
         # Applied in a ledger and failed: sequence used, fee charged, no operation applied.
         codes = json.dumps({"transaction": tx_code, "operations": op_codes})
@@ -250,16 +272,10 @@ def _refused(server: Server, submission: Submission, exc: BadRequestError) -> Ou
         _expire_siblings(submission)
         return Outcome("failed", submission, tx_code=tx_code, op_codes=op_codes)
     _note(submission, f"submit refused: {tx_code}")
-    if tx_code == "tx_too_late":
-        _mark(submission, "expired", error="tx_too_late")
-        return Outcome("expired", submission, tx_code=tx_code)
-    if tx_code == "tx_bad_seq":
+    if tx_code in UNKNOWN_REFUSALS:
         return settle(server, submission, resubmit=False)
-    if tx_code in ("tx_insufficient_fee", "tx_too_early"):
-        return Outcome("pending", submission, tx_code=tx_code)
-    # Refused for good (bad auth, no fee balance...): nothing applied, nothing will.
-    _mark(submission, "failed", result_codes=json.dumps({"transaction": tx_code}), error=tx_code)
-    return Outcome("failed", submission, tx_code=tx_code)
+    # Core refused this POST; an earlier one may still be queued, so the row stays live.
+    return Outcome("pending", submission, tx_code=tx_code)
 
 
 def _note(submission: Submission, error: str) -> None:
@@ -293,11 +309,12 @@ def family(submission: Submission) -> list[Submission]:
 
 
 def settle(server: Server, submission: Submission, *, resubmit: bool = True) -> Outcome:
-    """Settle a family by hash; resubmit its newest member while it can still apply.
+    """Settle a family by hash; resubmit its newest member while it may still apply.
 
-    The ledger and source account are read *before* the hash lookup: if the hash is then not
-    found while the sequence is already used or the max time already passed, no later
-    ledger can apply it (Horizon ingests a ledger's accounts and transactions together).
+    Found -> its result. Not found by a node whose ``Latest-Ledger`` proves the envelope can
+    no longer apply -> expired (see :func:`_why_dead`). Any other answer -> unknown: the
+    same envelope is sent again when Horizon said it does not know it (a 404), and the
+    family stays live.
     """
     members = family(submission)
     done = [m for m in members if m.state in ("succeeded", "failed")]
@@ -307,42 +324,51 @@ def settle(server: Server, submission: Submission, *, resubmit: bool = True) -> 
     if not live:
         return settled_outcome(members[-1])
     newest = live[-1]
-    try:
-        latest = server.ledgers().order(desc=True).limit(1).call()["_embedded"]["records"][0]
-        account = server.accounts().account_id(newest.source_account).call()
-    except NotFoundError:
-        latest, account = None, None
-    except (BadResponseError, ConnectionError, BadRequestError) as exc:
-        log.warning("settling %s: %s; will look again", newest.hash, _describe(exc))
-        return Outcome("pending", newest)
-    try:
-        record = server.transactions().transaction(newest.inner_hash).call()
-    except NotFoundError:
-        record = None
-    except (BadResponseError, ConnectionError, BadRequestError) as exc:
-        log.warning("settling %s: %s; will look again", newest.hash, _describe(exc))
-        return Outcome("pending", newest)
-    if record is not None:
-        return _record_success(newest, record)
-    reason = _why_dead(newest, latest, account)
+    lookup = read(server, f"/transactions/{newest.inner_hash}")
+    if lookup.found:
+        return _record_success(newest, lookup.body or {})
+    reason = _why_dead(server, newest, lookup) if lookup.missing else None
     if reason:
         for member in live:
             _mark(member, "expired", error=reason)
         log.info("submission %s expired: %s", newest.hash, reason)
         return Outcome("expired", Submission.get_by_id(newest.id))
+    if lookup.status != 404:
+        log.warning("settling %s: %s; will look again", newest.hash, lookup.summary)
+        return Outcome("pending", newest)
     if not resubmit:
         return Outcome("pending", newest)
     return submit(server, newest)
 
 
-def _why_dead(submission: Submission, latest: dict | None, account: dict | None) -> str | None:
-    if latest is None or account is None:
-        return None if account is not None else "source account does not exist"
-    close_time = _epoch(latest["closed_at"])
-    if submission.max_time and close_time > submission.max_time:
-        return f"max time {submission.max_time} passed (ledger {latest['sequence']} closed {close_time})"
-    if int(account["sequence"]) >= submission.sequence:
-        return f"sequence {submission.sequence} used by another transaction"
+def _why_dead(server: Server, submission: Submission, lookup: Answer) -> str | None:
+    """Why the envelope can never apply, proven by the node that did not know its hash.
+
+    That node has ingested every ledger up to ``seen`` (Horizon ingests a ledger's
+    transactions and accounts together), so the envelope did not apply up to there. It is
+    dead when no later ledger can take it: ``seen`` reached its ledger bound; or its source
+    account's sequence is at or past the envelope's and was set in a ledger at or before
+    ``seen`` (another transaction used the number); or ledger ``seen`` closed after its max
+    time. A node behind any of these proves nothing.
+    """
+    seen = lookup.latest_ledger
+    if seen is None:
+        return None
+    if submission.max_ledger and seen >= submission.max_ledger - 1:
+        return (f"ledger bound {submission.max_ledger} reached: a node at ledger {seen} "
+                "does not know it")
+    account = read(server, f"/accounts/{submission.source_account}")
+    if account.found:
+        body = account.body or {}
+        used_in = body.get("sequence_ledger") or body.get("last_modified_ledger")
+        if int(body["sequence"]) >= submission.sequence and used_in and int(used_in) <= seen:
+            return (f"sequence {submission.sequence} used by another transaction (by ledger "
+                    f"{used_in}; a node at ledger {seen} does not know this one)")
+    if submission.max_time:
+        ledger = read(server, f"/ledgers/{seen}")
+        if ledger.found and _epoch((ledger.body or {})["closed_at"]) > submission.max_time:
+            return (f"max time {submission.max_time} passed (ledger {seen} closed "
+                    f"{_epoch((ledger.body or {})['closed_at'])}; that node does not know it)")
     return None
 
 
@@ -384,6 +410,10 @@ _OP_ARMS = (("payment_result", "PAYMENT_"), ("create_account_result", "CREATE_AC
             ("path_payment_strict_send_result", "PATH_PAYMENT_STRICT_SEND_"))
 
 
+# Where Horizon's string is not the XDR name (stellar/go txsub/errors.go).
+_HORIZON_OP_NAMES = {"op_already_exist": "op_already_exists"}
+
+
 def _op_code_name(op: xdr.OperationResult) -> str:
     """``op_no_trust`` from ``PAYMENT_NO_TRUST``; ``op_success`` for any success."""
     if op.code != xdr.OperationResultCode.opINNER:
@@ -391,7 +421,8 @@ def _op_code_name(op: xdr.OperationResult) -> str:
     for arm, prefix in _OP_ARMS:
         value = getattr(op.tr, arm, None)
         if value is not None:
-            return "op_" + value.code.name.removeprefix(prefix).lower()
+            name = "op_" + value.code.name.removeprefix(prefix).lower()
+            return _HORIZON_OP_NAMES.get(name, name)
     return "op_unknown"
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 import requests
-from stellar_sdk.exceptions import BadResponseError, ConnectionError, NotFoundError
+from stellar_sdk.exceptions import BadRequestError, BadResponseError, ConnectionError, NotFoundError
 
 from anchor_dramatiq.simnet.faults import FaultSet
 
@@ -152,3 +152,101 @@ def test_admin_api(sim, funded):
     assert rate.status_code == 201
     assert requests.post(f"{admin}/rates", json={"sell": "native", "buy": "junk", "rate": "1"},
                          timeout=5).status_code == 400
+
+
+def test_every_answer_carries_latest_ledger(sim, server, funded):
+    a = funded()
+    latest = sim.latest_ledger
+    for path in ("/", f"/accounts/{a.public_key}", "/ledgers", f"/transactions/{'0' * 64}"):
+        response = requests.get(sim.url + path, timeout=5)
+        assert int(response.headers["Latest-Ledger"]) >= latest, path
+    root = server.root().call()
+    assert root["history_latest_ledger"] >= latest and root["core_latest_ledger"] >= latest
+    assert root["history_elder_ledger"] >= 1
+
+
+@pytest.mark.parametrize("status", [404, 429, 500, 502, 503, 504])
+def test_read_error(sim, no_retry_server, funded, status):
+    a = funded()
+    sim.add_fault("read_error", status=status, match="/accounts/", count=1)
+    expected = {404: NotFoundError, 429: BadRequestError}.get(status, BadResponseError)
+    with pytest.raises(expected) as info:
+        no_retry_server.accounts().account_id(a.public_key).call()
+    assert info.value.status == status
+    assert "result_codes" not in (info.value.extras or {})
+    sim.add_fault("read_error", status=status, match="/accounts/", count=1)
+    raw = requests.get(f"{sim.url}/accounts/{a.public_key}", timeout=5)
+    assert raw.status_code == status and "Latest-Ledger" not in raw.headers  # not from Horizon
+    if status == 429:
+        assert info.value.type.endswith("/rate_limit_exceeded")
+    assert no_retry_server.accounts().account_id(a.public_key).call()["id"] == a.public_key
+    sim.add_fault("read_error", match="/ledgers", count=1)  # 404 by default; other paths answer
+    assert no_retry_server.accounts().account_id(a.public_key).call()["id"] == a.public_key
+    with pytest.raises(NotFoundError):
+        no_retry_server.ledgers().call()
+
+
+@pytest.mark.parametrize("applied", [False, True], ids=["not-applied", "applied"])
+@pytest.mark.parametrize("status", [403, 413, 429])
+def test_submit_rejected(sim, no_retry_server, funded, status, applied):
+    a, b = funded(), funded()
+    tx = build(no_retry_server, sim.passphrase, a, pay(b.public_key, "2"))
+    sim.add_fault("submit_rejected", status=status, applied=applied, count=1)
+    with pytest.raises(BadRequestError) as info:
+        no_retry_server.submit_transaction(tx)
+    assert info.value.status == status and "result_codes" not in (info.value.extras or {})
+    if applied:
+        assert _wait_for(no_retry_server, tx.hash_hex())["successful"] is True
+    else:
+        sim.wait_for_ledgers(2)
+        assert sim.transaction(tx.hash_hex()) is None
+    assert no_retry_server.submit_transaction(tx)["hash"] == tx.hash_hex()
+    assert sim.balance(b.public_key) == Decimal("10002")
+
+
+def test_lagging_node(sim, server, funded):
+    a, b = funded(), funded()
+    tx = build(server, sim.passphrase, a, pay(b.public_key, "1"))
+    assert server.submit_transaction(tx)["successful"] is True
+    applied_in = sim.transaction(tx.hash_hex())["ledger"]
+    sim.add_fault("lagging_node", ledgers=1000)
+    response = requests.get(f"{sim.url}/transactions/{tx.hash_hex()}", timeout=5)
+    assert response.status_code == 404
+    assert int(response.headers["Latest-Ledger"]) < applied_in  # it has not seen that ledger
+    with pytest.raises(NotFoundError):
+        server.transactions().transaction(tx.hash_hex()).call()
+    account = server.accounts().account_id(a.public_key).call()  # accounts are current
+    assert int(account["sequence"]) == tx.transaction.sequence
+    assert account["sequence_ledger"] == applied_in
+    sim.clear_faults()
+    sim.add_fault("lagging_node")  # 3 ledgers behind: an older transaction is found
+    sim.wait_for_ledgers(4)
+    response = requests.get(f"{sim.url}/transactions/{tx.hash_hex()}", timeout=5)
+    assert response.status_code == 200
+    assert applied_in <= int(response.headers["Latest-Ledger"]) <= sim.latest_ledger - 3
+
+
+@pytest.mark.parametrize("code", ["tx_too_late", "tx_bad_seq"])
+def test_resubmit_refused(sim, no_retry_server, funded, code):
+    a, b = funded(), funded()
+    tx = build(no_retry_server, sim.passphrase, a, pay(b.public_key, "1"))
+    sim.add_fault("resubmit_refused", code=code, count=1)
+    assert no_retry_server.submit_transaction(tx)["successful"] is True  # first time: applies
+    with pytest.raises(BadRequestError) as info:
+        no_retry_server.submit_transaction(tx)
+    assert info.value.extras["result_codes"] == {"transaction": code}
+    assert sim.faults() == []
+    assert no_retry_server.submit_transaction(tx)["hash"] == tx.hash_hex()
+    assert sim.balance(b.public_key) == Decimal("10001")
+
+
+def test_new_fault_parameters_are_checked():
+    faults = FaultSet()
+    for kind, params in (("read_error", {"status": 418}), ("submit_rejected", {"status": 500}),
+                         ("resubmit_refused", {"code": "tx_failed"}), ("lagging_node", {"ledgers": 0})):
+        with pytest.raises(ValueError):
+            faults.add(kind, **params)
+    assert faults.add("read_error").params == {"status": 404}
+    assert faults.add("submit_rejected").params == {"status": 429, "applied": False}
+    assert faults.add("lagging_node").params == {"ledgers": 3}
+    assert faults.add("resubmit_refused").params == {"code": "tx_too_late"}
