@@ -10,9 +10,10 @@ withdrawal's memo), while the chaos thread SIGKILLs a random worker process ever
 seconds, SIGKILLs the streamer and the scheduler, kills and restarts RabbitMQ, crash-restarts
 PostgreSQL (at a random moment, and right after a payout call, before its result is saved),
 makes some payout calls outlast the claim, runs each worker group and the scheduler with its
-own clock offset (libfaketime), and arms the hostile-Horizon faults of :data:`HOSTILE_HORIZON`
-on simnet. Then faults stop and the system drains; :meth:`ChaosRun.verify` checks the simnet
-ledger, the database, the counting rails' log and the dead-letter queues, and returns the figures.
+own wall-clock offset (``skewed_clock/sitecustomize.py``), and arms the hostile-Horizon
+faults of :data:`HOSTILE_HORIZON` on simnet. Then faults stop and the system drains;
+:meth:`ChaosRun.verify` checks the simnet ledger, the database, the counting rails' log and the
+dead-letter queues, and returns the figures.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 QUEUES = ["stellar", "payments", "withdrawals", "periodic", "default"]
 TERMINAL = "completed"
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+SKEWED_CLOCK = Path(__file__).resolve().parent / "skewed_clock"
 
 
 @dataclass(frozen=True)
@@ -333,9 +334,6 @@ class ChaosRun:
         return env
 
     def start_processes(self, extra_env: dict[str, str] | None = None) -> None:
-        if not LIBFAKETIME.exists():
-            raise RuntimeError(f"the chaos run skews clocks with libfaketime ({LIBFAKETIME}): "
-                               "apt-get install faketime")
         purge_queues(self.broker_url, QUEUES)
         env = {**self.env(), **(extra_env or {})}
         groups = self.cfg.worker_clock_offsets
@@ -682,8 +680,8 @@ class ChaosRun:
 
 
 def skewed(env: dict[str, str], offset: float) -> dict[str, str]:
-    """``env`` for a process whose clock is ``offset`` seconds off (libfaketime; monotonic untouched)."""
+    """``env`` for a process whose wall clock is ``offset`` seconds off the host's."""
     if not offset:
         return env
-    return {**env, "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME": f"{offset:+g}",
-            "FAKETIME_DONT_FAKE_MONOTONIC": "1", "DONT_FAKE_MONOTONIC": "1"}
+    return {**env, "ANCHOR_TEST_CLOCK_OFFSET": f"{offset:+g}",
+            "PYTHONPATH": os.pathsep.join([str(SKEWED_CLOCK), env["PYTHONPATH"]])}
