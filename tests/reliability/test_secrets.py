@@ -101,7 +101,7 @@ def anchor_rows(db_url: str) -> list[str]:
 
 def test_no_secret_in_logs_messages_metrics_or_rows(secrets_db: str, rabbitmq, tmp_path: Path) -> None:
     calm = dict(worker_kill_every=1e9, streamer_kill_every=1e9, scheduler_kill_every=1e9, rabbit_restarts=0,
-                postgres_restarts=0)
+                postgres_restarts=0, postgres_crashes_after_payout=0, slow_payout_every=0)
     cfg = ChaosConfig(deposits=6, withdrawals=6, duration=10, drain_timeout=120, wallets=3, payers=2,
                       channels=3, **calm)
     signing = Keypair.random()
@@ -132,7 +132,7 @@ def test_no_secret_in_logs_messages_metrics_or_rows(secrets_db: str, rabbitmq, t
                "ANCHOR_SECRET_KEY": SECRET_KEY,
                **{f"channel seed {c.public_key}": c.secret(Secret(SECRET_KEY)).reveal() for c in channels}}
 
-    logs = [run.supervised[name].logs() for name in ("workers", "scheduler", "streamer")] + cli_output
+    logs = [s.logs() for s in run.supervised.values()] + cli_output
     logs.append(run.cli_output)  # `anchor-dramatiq channels create 3 --asset USD` at DEBUG
     lines = [line for text in logs for line in text.splitlines()]
     messages = [body.decode(errors="replace") for body in firehose.bodies]
