@@ -19,6 +19,7 @@ RUN groupadd --system --gid 10001 anchor \
 COPY setup.cfg pyproject.toml README.md ./
 COPY anchor_dramatiq ./anchor_dramatiq
 COPY actors ./actors
+COPY simnet ./simnet
 COPY scheduler.py streamer.py ./
 # The package index, when it is not PyPI: `docker compose build --build-arg PIP_INDEX_URL=...`.
 ARG PIP_INDEX_URL

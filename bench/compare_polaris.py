@@ -57,8 +57,8 @@ from anchor_dramatiq import config  # noqa: E402
 from anchor_dramatiq.db import database, open_database  # noqa: E402
 from anchor_dramatiq.migrate import migrate  # noqa: E402
 from anchor_dramatiq.models import Cursor, Transaction  # noqa: E402
-from anchor_dramatiq.simnet import Simnet  # noqa: E402
 from anchor_dramatiq.stellar import channels  # noqa: E402
+from simnet import Simnet  # noqa: E402
 
 SECRET_KEY = "compare-polaris-secret-key-0123456789"
 QUEUES = ["stellar", "payments", "withdrawals", "periodic", "default"]

@@ -47,8 +47,8 @@ def main() -> None:
     from anchor_dramatiq.deposits.messages import send_submit
     from anchor_dramatiq.migrate import migrate
     from anchor_dramatiq.models import Transaction
-    from anchor_dramatiq.simnet import Simnet
     from anchor_dramatiq.stellar import channels
+    from simnet import Simnet
     from tests.deposits.conftest import make_anchor
 
     with Simnet(ledger_interval=args.ledger_interval, submission_timeout=30) as sim:

@@ -36,7 +36,7 @@ from urllib.parse import urlencode
 import aiohttp
 from stellar_sdk import Account, Asset, Keypair, TransactionBuilder
 
-from anchor_dramatiq.simnet import Simnet
+from simnet import Simnet
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 CONNECTIONS = 64

@@ -42,7 +42,7 @@ from anchor_dramatiq.db import open_database  # noqa: E402
 from anchor_dramatiq.migrate import migrate  # noqa: E402
 from anchor_dramatiq.models import Asset as AssetRow  # noqa: E402
 from anchor_dramatiq.models import Cursor, Payment, Transaction  # noqa: E402
-from anchor_dramatiq.simnet import Simnet  # noqa: E402
+from simnet import Simnet  # noqa: E402
 
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
 

@@ -53,7 +53,7 @@ def _register() -> None:
     main.add_command(payments.payments)
     main.add_command(payouts.payouts)
     try:
-        from anchor_dramatiq.simnet.cli import simnet_command
+        from simnet.cli import simnet_command
     except ImportError:  # simnet is optional at import time while it is being built
         return
     main.add_command(simnet_command, name="simnet")

@@ -20,7 +20,7 @@ import click
 from anchor_dramatiq.config import Settings, configure
 from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.logs import setup_logging
-from anchor_dramatiq.simnet import Simnet
+from simnet import Simnet
 
 
 @dataclass(frozen=True)

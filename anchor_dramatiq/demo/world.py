@@ -15,9 +15,9 @@ from stellar_sdk import Keypair, Server, TransactionBuilder
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.crypto import Secret, encrypt_seed
 from anchor_dramatiq.models import Asset, Transaction
-from anchor_dramatiq.simnet import Simnet
 from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.horizon import horizon_server
+from simnet import Simnet
 
 ASSET_CODE = "USDC"
 WALLET_BALANCE = Decimal("100000")

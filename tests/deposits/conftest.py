@@ -19,7 +19,7 @@ from anchor_dramatiq import config
 from anchor_dramatiq.crypto import Secret, encrypt_seed
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.models import Asset, Transaction
-from anchor_dramatiq.simnet import Simnet
+from simnet import Simnet
 
 TEST_SECRET_KEY_ENV = {"ANCHOR_SECRET_KEY": "test-secret-key-for-anchor-dramatiq"}
 

@@ -29,7 +29,7 @@ from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.db import database, open_database
 from anchor_dramatiq.migrate import migrate
 from anchor_dramatiq.models import Asset, Cursor, Submission, Transaction
-from anchor_dramatiq.simnet import Simnet
+from simnet import Simnet
 
 from .conftest import POLARIS_DIR, REPO
 

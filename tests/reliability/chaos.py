@@ -45,7 +45,7 @@ from withdrawals.rails import calls
 
 from anchor_dramatiq.db import database
 from anchor_dramatiq.models import Payment, Submission, Transaction
-from anchor_dramatiq.simnet import Simnet
+from simnet import Simnet
 
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent

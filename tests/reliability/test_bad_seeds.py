@@ -37,8 +37,8 @@ from anchor_dramatiq.errors import InvalidSeedError
 from anchor_dramatiq.logs import redact
 from anchor_dramatiq.metrics import AnchorCollector
 from anchor_dramatiq.models import Asset, Channel, Cursor, Payment, Transaction
-from anchor_dramatiq.simnet import Simnet
 from anchor_dramatiq.stellar.keys import channel_keypair, keypair_from_seed
+from simnet import Simnet
 
 SEED = Keypair.random().secret
 BAD_SEEDS = {"SHORT": SEED[:-1], "NEWLINE": SEED + "\n"}

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import migrated
 
-from anchor_dramatiq.simnet import Simnet
 from reliability.chaos import ChaosConfig, ChaosRun
+from simnet import Simnet
 
 FULL = os.environ.get("CHAOS_SIZE") == "full"
 SECRET_KEY = "chaos-secret-key-0123456789"

@@ -27,8 +27,8 @@ from stellar_sdk import Keypair
 
 from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.models import Channel, Submission
-from anchor_dramatiq.simnet import Simnet
 from reliability.chaos import ChaosConfig, ChaosRun
+from simnet import Simnet
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
 

@@ -14,7 +14,7 @@ from operations.processes import Process, workers_argv
 from anchor_dramatiq import config
 from anchor_dramatiq.db import database, open_database
 from anchor_dramatiq.migrate import migrate
-from anchor_dramatiq.simnet import Simnet
+from simnet import Simnet
 
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent

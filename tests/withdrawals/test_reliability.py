@@ -23,7 +23,7 @@ from operations.processes import Process
 from stellar_sdk import TextMemo
 
 from anchor_dramatiq.models import Cursor, Payment, Payout, Transaction
-from anchor_dramatiq.simnet import Simnet
+from simnet import Simnet
 
 from .chain import Chain
 from .factories import make_withdrawal

@@ -13,8 +13,8 @@ from stellar_sdk import Keypair
 from anchor_dramatiq import config
 from anchor_dramatiq.models import Cursor, Payment, Transaction
 from anchor_dramatiq.payments.process import process_payment
-from anchor_dramatiq.simnet import Simnet
 from anchor_dramatiq.streaming.cursor import stream_status
+from simnet import Simnet
 
 from .chain import Chain, StreamerThread
 from .factories import make_withdrawal

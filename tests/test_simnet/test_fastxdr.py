@@ -6,7 +6,7 @@ import random
 
 from stellar_sdk import Account, Asset, Keypair, MuxedAccount, TransactionBuilder, xdr
 
-from anchor_dramatiq.simnet.fastxdr import decode_common
+from simnet.fastxdr import decode_common
 
 PASSPHRASE = "Standalone Network ; February 2017"
 

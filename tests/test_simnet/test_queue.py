@@ -12,7 +12,7 @@ from stellar_sdk import Asset, Keypair, Server, TransactionBuilder
 from stellar_sdk.client.requests_client import RequestsClient
 from stellar_sdk.exceptions import BadRequestError, BadResponseError
 
-from anchor_dramatiq.simnet import Simnet
+from simnet import Simnet
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from stellar_sdk import Asset, Keypair, Server, ServerAsync, TransactionBuilder
 from stellar_sdk.client.aiohttp_client import AiohttpClient
 from stellar_sdk.exceptions import StreamClientError
 
-from anchor_dramatiq.simnet import Simnet
+from simnet import Simnet
 
 from .helpers import build, pay
 

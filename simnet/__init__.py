@@ -1,6 +1,6 @@
 """simnet: a Horizon-compatible simulated Stellar network for offline development and tests.
 
-``from anchor_dramatiq.simnet import Simnet`` starts one in a background thread; see
+``from simnet import Simnet`` starts one in a background thread; see
 ``docs/simnet.md`` for the API, the endpoints, the faults and what is not simulated.
 """
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 from stellar_sdk.exceptions import BadRequestError, BadResponseError, ConnectionError, NotFoundError
 
-from anchor_dramatiq.simnet.faults import FaultSet
+from simnet.faults import FaultSet
 
 from .helpers import build, pay
 
@@ -114,7 +114,7 @@ def test_probability_and_counts_are_deterministic_with_seed():
 
 
 def test_faults_armed_at_start():
-    from anchor_dramatiq.simnet import Simnet
+    from simnet import Simnet
 
     with Simnet(ledger_interval=0.1, faults=[{"kind": "latency", "seconds": 0.3}]) as sim:
         started = time.monotonic()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from stellar_sdk import Asset, MuxedAccount, xdr
 
-from .keys import g_address
+from .strkeys import g_address
 
 NATIVE = "native"
 

@@ -21,7 +21,7 @@ from stellar_sdk import Asset, Keypair, StrKey
 from . import resources, snapshots
 from .app import build_app
 from .assets import NATIVE, key_for
-from .context import Settings
+from .context import SimnetSettings
 from .faults import FaultSet
 from .ledger import BASE_RESERVE
 from .network import FRIENDBOT_STARTING_BALANCE, STANDALONE_PASSPHRASE, FriendbotError, Network
@@ -61,7 +61,7 @@ async def start_server(*, host: str = "127.0.0.1", port: int = 0, ledger_interva
     for spec in faults or []:
         spec = dict(spec)
         fault_set.add(spec.pop("kind"), **spec)
-    app = build_app(net, fault_set, Settings(submission_timeout, stream_timeout))
+    app = build_app(net, fault_set, SimnetSettings(submission_timeout, stream_timeout))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)

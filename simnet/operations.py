@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from stellar_sdk import StrKey, xdr
 
 from .assets import NATIVE, account_id, asset_key, is_valid_asset, issuer_of, muxed, to_xdr_asset
-from .keys import g_address, xdr_account_id
 from .ledger import (
     ACCOUNT_FLAGS_MASK,
     AUTH_CLAWBACK_ENABLED,
@@ -31,6 +30,7 @@ from .ledger import (
 )
 from .rates import RateTable
 from .results import SUPPORTED_OPS, op_result, op_top_result
+from .strkeys import g_address, xdr_account_id
 from .units import INT64_MAX
 
 T = xdr.OperationType

@@ -8,7 +8,7 @@ import pytest
 from stellar_sdk import Keypair, Server
 from stellar_sdk.client.requests_client import RequestsClient
 
-from anchor_dramatiq.simnet import Simnet
+from simnet import Simnet
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """aiohttp application: Horizon's read endpoints, paging, middleware and wiring.
 
-Submission lives in ``submission.py``, the admin API in ``admin.py``; this module owns the
+Submission lives in ``submit_endpoints.py``, the admin API in ``admin.py``; this module owns the
 routes, query-parameter validation (Horizon's 400 ``bad_request`` problems) and the middleware
 that turns every unexpected error into a problem body instead of a traceback.
 """
@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 from stellar_sdk import StrKey
 
-from . import admin, problems, resources, streaming, submission
-from .context import CONTEXT, BadParam, Context, Settings, base_url, ctx_of, hal
+from . import admin, problems, resources, sse, submit_endpoints
+from .context import CONTEXT, BadParam, Context, SimnetSettings, base_url, ctx_of, hal
 from .faults import FaultSet, reset_connection
 from .history import page
 from .ledger import ClaimableBalance
@@ -103,12 +103,12 @@ async def listing(request: web.Request, records: list, render: Callable[[Any], d
     ctx = ctx_of(request)
     p = paging(request, ctx.net)
     include_failed = p.include_failed or not failed_filter
-    if streaming.wants_stream(request):
+    if sse.wants_stream(request):
         def fetch(cursor: int | None, n: int) -> list:
             return page(records, cursor, False, n, include_failed)
 
-        return await streaming.serve(request, ctx.net, ctx.faults, fetch, render, p.cursor,
-                                     p.limit, ctx.settings.stream_timeout)
+        return await sse.serve(request, ctx.net, ctx.faults, fetch, render, p.cursor,
+                             p.limit, ctx.settings.stream_timeout)
     found = page(records, p.cursor, p.descending, p.limit, include_failed)
     return hal(page_body(request, p, [render(r) for r in found]))
 
@@ -131,7 +131,7 @@ async def get_root(request: web.Request) -> web.Response:
 
 
 async def get_account(request: web.Request) -> web.Response:
-    if streaming.wants_stream(request):
+    if sse.wants_stream(request):
         return problems.not_acceptable()
     account = ctx_of(request).net.state.account(_account_param(request))
     if account is None:
@@ -216,7 +216,7 @@ def _tx_hash_param(request: web.Request) -> str:
 
 
 async def get_transaction(request: web.Request) -> web.Response:
-    if streaming.wants_stream(request):
+    if sse.wants_stream(request):
         return problems.not_acceptable()
     tx_hash = _tx_hash_param(request)
     ctx = ctx_of(request)
@@ -346,7 +346,7 @@ def request_scope(request: web.Request) -> str:
     if request.method == "POST" and request.path.rstrip("/") in ("/transactions",
                                                                  "/transactions_async"):
         return "submit"
-    return "stream" if streaming.wants_stream(request) else "read"
+    return "stream" if sse.wants_stream(request) else "read"
 
 
 @web.middleware
@@ -395,7 +395,7 @@ async def _handle(request: web.Request,
         return problems.server_error()
 
 
-def build_app(net: Network, faults: FaultSet, settings: Settings) -> web.Application:
+def build_app(net: Network, faults: FaultSet, settings: SimnetSettings) -> web.Application:
     """The Horizon-compatible application for ``net``."""
     app = web.Application(middlewares=[horizon_errors], client_max_size=8 * 1024 * 1024)
     app[CONTEXT] = Context(net, faults, settings)
@@ -411,8 +411,8 @@ def build_app(net: Network, faults: FaultSet, settings: Settings) -> web.Applica
     r.add_get("/transactions", all_transactions)
     r.add_get("/transactions/{tx_hash}", get_transaction)
     r.add_get("/transactions/{tx_hash}/operations", transaction_operations)
-    r.add_post("/transactions", submission.post_transaction)
-    r.add_post("/transactions_async", submission.post_transaction_async)
+    r.add_post("/transactions", submit_endpoints.post_transaction)
+    r.add_post("/transactions_async", submit_endpoints.post_transaction_async)
     r.add_get("/ledgers", get_ledgers)
     r.add_get("/ledgers/{sequence}", get_ledger)
     r.add_get("/fee_stats", get_fee_stats)

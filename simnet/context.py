@@ -16,7 +16,7 @@ _string = json.encoder.encode_basestring_ascii
 
 
 @dataclass
-class Settings:
+class SimnetSettings:
     """Server behaviour that is not ledger state."""
 
     submission_timeout: float = 30.0
@@ -27,7 +27,7 @@ class Settings:
 class Context:
     net: Network
     faults: FaultSet
-    settings: Settings
+    settings: SimnetSettings
 
 
 CONTEXT = web.AppKey("simnet", Context)

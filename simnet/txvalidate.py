@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from stellar_sdk import StrKey, xdr
 
-from . import keys
+from . import strkeys
 from .envelopes import Envelope
 from .ledger import Account, LedgerState
 from .operations import HIGH, LOW, MED, check_op, default_success, op_source, threshold_level
@@ -29,7 +29,7 @@ def _raw_signer(strkey: str) -> bytes:
 
 
 def _raw_key(strkey: str) -> bytes:
-    return _raw_signer(strkey) if strkey[0] in "TX" else keys.raw_key(strkey)
+    return _raw_signer(strkey) if strkey[0] in "TX" else strkeys.raw_key(strkey)
 
 
 class SignatureChecker:
@@ -52,7 +52,7 @@ class SignatureChecker:
             if key.startswith("X"):
                 ok = hashlib.sha256(sig).digest() == raw
             else:
-                ok = keys.verify(raw, self.tx_hash, sig)
+                ok = strkeys.verify(raw, self.tx_hash, sig)
             if ok:
                 self.used[i] = found = True
         return found

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from stellar_sdk import Account as SdkAccount
 from stellar_sdk import Keypair, TransactionBuilder, xdr
 
-from . import envelopes, keys
+from . import envelopes, strkeys
 from .assets import muxed
 from .envelopes import Envelope
 from .history import History, LedgerRecord, OpRecord, TxRecord
@@ -227,7 +227,7 @@ class Network:
         source.seq_ledger, source.seq_time = seq, close_time
         source.last_modified_ledger, source.last_modified_time = seq, close_time
         ctx = ApplyContext(state=st, rates=self.rates, ledger_seq=seq, close_time=close_time,
-                           tx_source=keys.xdr_account_id(env.source), tx_seq=env.seq)
+                           tx_source=strkeys.xdr_account_id(env.source), tx_seq=env.seq)
         tx_id = toid(seq, order)
         st.begin()
         applied = []

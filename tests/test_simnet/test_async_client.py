@@ -12,7 +12,7 @@ from stellar_sdk import Asset, Keypair, ServerAsync, TransactionBuilder
 from stellar_sdk.client.aiohttp_client import AiohttpClient
 from stellar_sdk.exceptions import BadRequestError, BadResponseError, NotFoundError
 
-from anchor_dramatiq.simnet.cli import simnet_command
+from simnet.cli import simnet_command
 
 
 def test_server_async_flows(sim, funded):

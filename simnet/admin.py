@@ -1,6 +1,6 @@
 """The ``/_simnet/`` admin API: faults, path-payment rates and ledger state for assertions.
 
-Everything here is also available on the in-process :class:`~anchor_dramatiq.simnet.Simnet`;
+Everything here is also available on the in-process :class:`~simnet.Simnet`;
 the HTTP form exists for a standalone simnet driven from another process or language.
 """
 
