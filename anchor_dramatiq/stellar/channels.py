@@ -13,6 +13,8 @@ write under the lease compares the token, so a holder that lost its lease change
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 import uuid
 
 from stellar_sdk import Account, Keypair, Server, TransactionBuilder
@@ -22,7 +24,18 @@ from anchor_dramatiq.config import Settings
 from anchor_dramatiq.crypto import Secret, encrypt_seed
 from anchor_dramatiq.db import database, is_postgres, is_sqlite
 from anchor_dramatiq.models import Channel
-from anchor_dramatiq.stellar.submission import network_fee, new_submission, submit
+from anchor_dramatiq.stellar.submission import (
+    Outcome,
+    max_ledger_for,
+    network_fee,
+    new_submission,
+    settle,
+    submit,
+)
+
+log = logging.getLogger(__name__)
+
+SETTLE_BACKOFF_S = (1.0, 2.0, 4.0, 8.0)
 
 
 def lease_seconds(settings: Settings) -> int:
@@ -87,7 +100,9 @@ def create(server: Server, funder: Keypair, count: int, settings: Settings,
     """Create ``count`` channel accounts funded by ``funder`` and register them.
 
     Up to 100 accounts per transaction; each transaction goes through the submission
-    protocol's store-then-submit, and a key is registered only once its account exists.
+    protocol's store-then-submit, and a key is registered only once its account exists. An
+    unknown outcome (a 504, a timeout) is settled by looking the hash up again until Horizon
+    gives evidence either way — never by building a second funding transaction.
     """
     created: list[str] = []
     while len(created) < count:
@@ -97,11 +112,13 @@ def create(server: Server, funder: Keypair, count: int, settings: Settings,
                                      settings.network_passphrase, base_fee=network_fee(server, settings))
         for keypair in keypairs:
             builder.append_create_account_op(keypair.public_key, starting_balance)
-        envelope = builder.set_timeout(settings.tx_timeout).build()
+        builder.set_timeout(settings.tx_timeout)
+        builder.set_ledger_bounds(0, max_ledger_for(server, settings.tx_timeout))
+        envelope = builder.build()
         envelope.sign(funder)
         with database.atomic():
             submission = new_submission(envelope, purpose="channels", channel=None, items=[])
-        outcome = submit(server, submission)
+        outcome = _settled(server, submit(server, submission), settings)
         if outcome.state != "succeeded":
             raise RuntimeError(f"creating channel accounts failed: {outcome.state} {outcome.tx_code or ''} "
                                f"{outcome.op_codes or ''} (transaction {submission.hash})")
@@ -110,3 +127,15 @@ def create(server: Server, funder: Keypair, count: int, settings: Settings,
                 register(keypair, settings)
         created += [k.public_key for k in keypairs]
     return created
+
+
+def _settled(server: Server, outcome: Outcome, settings: Settings) -> Outcome:
+    """Look the funding transaction up until its fate is known (bounded by its validity)."""
+    deadline = time.monotonic() + 3 * (settings.tx_timeout + settings.horizon_timeout)
+    attempt = 0
+    while outcome.retry_later and time.monotonic() < deadline:
+        time.sleep(SETTLE_BACKOFF_S[min(attempt, len(SETTLE_BACKOFF_S) - 1)])
+        attempt += 1
+        log.info("channel funding %s: outcome unknown, looking again", outcome.submission.hash)
+        outcome = settle(server, outcome.submission)
+    return outcome

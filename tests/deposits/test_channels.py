@@ -29,3 +29,17 @@ def test_channels_are_created_leased_and_used(anchor):
     assert Transaction.get_by_id(deposit.id).status == "completed"
     assert anchor.balance(wallet.public_key) == Decimal(2)
     assert Channel.get_by_id(submission.channel).lease_owner is None  # released once settled
+
+
+def test_channel_funding_answered_with_a_504_after_it_applied_is_settled_not_repeated(anchor):
+    """The funding transaction lands although Horizon answered 504: the keys are registered
+    from the hash lookup, and no second funding transaction is built (no key is lost)."""
+    anchor.sim.add_fault("submit_timeout", applied=True, count=1)
+    anchor.sim.add_fault("read_error", status=404, match="/transactions/", count=2)
+    with anchor.server() as server:
+        keys = channels.create(server, anchor.distribution, 3, anchor.settings)
+    assert len(keys) == 3 and Channel.select().count() == 3
+    assert all(anchor.sim.account(key) is not None for key in keys)
+    funding = list(Submission.select().where(Submission.purpose == "channels"))
+    assert [s.state for s in funding] == ["succeeded"]
+    assert funding[0].max_ledger is not None  # ledger-bounded like every envelope
