@@ -9,9 +9,9 @@ import dramatiq
 
 from actors.withdrawals import execute_outgoing
 from anchor_dramatiq.errors import PermanentError
-from anchor_dramatiq.payments import PAYMENTS_QUEUE, PROCESS_PAYMENT, outbox
-from anchor_dramatiq.payments.process import process_payment as match_payment
+from anchor_dramatiq.payments import outbox, process
 from anchor_dramatiq.periodic import periodic
+from anchor_dramatiq.queues import ActorName, Queue
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +19,10 @@ log = logging.getLogger(__name__)
 LOST_AFTER = dt.timedelta(minutes=2)
 
 
-@dramatiq.actor(actor_name=PROCESS_PAYMENT, queue_name=PAYMENTS_QUEUE, throws=(PermanentError,))
+@dramatiq.actor(actor_name=ActorName.PROCESS_PAYMENT, queue_name=Queue.PAYMENTS, throws=(PermanentError,))
 def process_payment(operation_id: str) -> None:
     """Match the payment to its withdrawal or send; on a match, enqueue the payout."""
-    transaction_id = match_payment(operation_id)
+    transaction_id = process.process_payment(operation_id)
     if transaction_id is not None:
         execute_outgoing.send(str(transaction_id))
 

@@ -13,8 +13,9 @@ from anchor_dramatiq.integrations import RailsIntegration, rails_for
 from anchor_dramatiq.payments import outbox
 from anchor_dramatiq.payments.accounts import watched_accounts
 from anchor_dramatiq.periodic import periodic
+from anchor_dramatiq.queues import ActorName, Queue
 from anchor_dramatiq.stellar.horizon import horizon_server
-from anchor_dramatiq.withdrawals import WITHDRAWALS_QUEUE
+from anchor_dramatiq.vocabulary import PayoutStatus
 from anchor_dramatiq.withdrawals import execute as outgoing
 from anchor_dramatiq.withdrawals.poll import poll_outgoing
 from anchor_dramatiq.withdrawals.reconcile import reconcile
@@ -27,7 +28,7 @@ def rails() -> RailsIntegration:
     return rails_for(get_settings().rails)
 
 
-@dramatiq.actor(queue_name=WITHDRAWALS_QUEUE, throws=(PermanentError,))
+@dramatiq.actor(actor_name=ActorName.EXECUTE_OUTGOING, queue_name=Queue.WITHDRAWALS, throws=(PermanentError,))
 def execute_outgoing(transaction_id: str) -> None:
     """Claim the paid transaction and call the rails integration's payout (at most once)."""
     outgoing.execute_outgoing(ids.transaction_id(transaction_id), rails(), get_settings())
@@ -41,7 +42,7 @@ def execute_outgoing_transactions() -> None:
         execute_outgoing.send(str(transaction_id))
         outgoing.mark_nudged([transaction_id])
     settled = settle_held(rails())
-    if settled["paid"] or settled["not_paid"]:
+    if settled[PayoutStatus.PAID] or settled[PayoutStatus.NOT_PAID]:
         log.info("held payouts settled by payout_status: %s", settled)
 
 

@@ -25,10 +25,10 @@ from periodiq import cron
 
 from anchor_dramatiq.config import get_settings
 from anchor_dramatiq.models import JobRun
+from anchor_dramatiq.queues import Queue
 
 log = logging.getLogger(__name__)
 
-PERIODIC_QUEUE = "periodic"
 SWEEP_TIME_LIMIT_MS = 120_000
 
 #: Every sweep actor by name, with its tick: used by the embedded scheduler and status.
@@ -63,7 +63,7 @@ def fan_out(sweep: dramatiq.Actor, offsets: tuple[int, ...]) -> None:
             sweep.send()
 
 
-def periodic(schedule_field: str, *, queue_name: str = PERIODIC_QUEUE,
+def periodic(schedule_field: str, *, queue_name: str = Queue.PERIODIC,
              time_limit: int = SWEEP_TIME_LIMIT_MS) -> Callable[[Callable[[], None]], dramatiq.Actor]:
     """Declare a sweep actor scheduled by the ``ANCHOR_<SCHEDULE_FIELD>`` setting."""
 

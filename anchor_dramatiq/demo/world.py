@@ -18,6 +18,7 @@ from anchor_dramatiq.models import Asset, Transaction
 from anchor_dramatiq.simnet import Simnet
 from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.horizon import horizon_server
+from anchor_dramatiq.vocabulary import TransactionKind, TransactionStatus
 
 ASSET_CODE = "USDC"
 WALLET_BALANCE = Decimal("100000")
@@ -130,7 +131,8 @@ def build_world(sim: Simnet, settings: Settings, deposits: int, withdrawals: int
         user = world.depositors[index % len(world.depositors)]
         row = Transaction.create(
             stellar_account=user.public_key, to_address=user.public_key, asset=world.asset,
-            kind="deposit", protocol="sep24", status="pending_user_transfer_start",
+            kind=TransactionKind.DEPOSIT, protocol="sep24",
+            status=TransactionStatus.PENDING_USER_TRANSFER_START,
             amount_expected=Decimal(rng.randrange(1000, 50000)) / 100)
         world.deposits.append(row.id)
     for index in range(withdrawals):
@@ -138,8 +140,9 @@ def build_world(sim: Simnet, settings: Settings, deposits: int, withdrawals: int
         tx_id = uuid.uuid4()
         Transaction.create(
             id=tx_id, stellar_account=user.public_key, from_address=user.public_key,
-            asset=world.asset, kind="withdrawal", protocol="sep24",
-            status="pending_user_transfer_start", memo_type="hash", memo=polaris_hash_memo(tx_id),
+            asset=world.asset, kind=TransactionKind.WITHDRAWAL, protocol="sep24",
+            status=TransactionStatus.PENDING_USER_TRANSFER_START, memo_type="hash",
+            memo=polaris_hash_memo(tx_id),
             receiving_anchor_account=distribution.public_key,
             amount_expected=Decimal(rng.randrange(1000, 50000)) / 100)
         world.withdrawals.append(tx_id)

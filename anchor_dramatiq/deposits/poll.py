@@ -13,10 +13,11 @@ import logging
 
 from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.deposits.messages import send_submit
-from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS, FUNDABLE, DepositRejected, mark_ready
+from anchor_dramatiq.deposits.ready import FUNDABLE, DepositRejected, mark_ready
 from anchor_dramatiq.errors import RailsError
 from anchor_dramatiq.integrations import rails_for
 from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.vocabulary import DEPOSIT_KINDS
 
 log = logging.getLogger(__name__)
 

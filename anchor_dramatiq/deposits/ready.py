@@ -16,14 +16,15 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from stellar_sdk import MuxedAccount
 
 from anchor_dramatiq.db import STROOP, utcnow
-from anchor_dramatiq.deposits.messages import STELLAR_QUEUE, send_submit
+from anchor_dramatiq.deposits.messages import send_submit
 from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.queues import Queue
 from anchor_dramatiq.transitions import transition
+from anchor_dramatiq.vocabulary import DEPOSIT_KINDS, SubmissionStatus, TransactionStatus
 
 log = logging.getLogger(__name__)
 
-DEPOSIT_KINDS = ("deposit", "deposit-exchange")
-FUNDABLE = ("pending_user_transfer_start", "pending_external")
+FUNDABLE = (TransactionStatus.PENDING_USER_TRANSFER_START, TransactionStatus.PENDING_EXTERNAL)
 
 
 class DepositRejected(ValueError):
@@ -110,13 +111,15 @@ def mark_ready(transaction: Transaction, amount_in: object, amount_fee: object |
     try:
         amounts = validate(transaction, amount_in, amount_fee, amount_out)
     except DepositRejected as exc:
-        transition(transaction.id, FUNDABLE, "error", submission_status="failed",
+        transition(transaction.id, FUNDABLE, TransactionStatus.ERROR,
+                   submission_status=SubmissionStatus.FAILED,
                    status_message=str(exc), **extra)
         log.error("deposit %s rejected: %s", transaction.id, exc)
         raise
-    moved = transition(transaction.id, FUNDABLE, "pending_anchor", submission_status="ready",
+    moved = transition(transaction.id, FUNDABLE, TransactionStatus.PENDING_ANCHOR,
+                       submission_status=SubmissionStatus.READY,
                        amount_in=amounts.amount_in, amount_fee=amounts.amount_fee,
-                       amount_out=amounts.amount_out, status_message=None, queue=STELLAR_QUEUE,
+                       amount_out=amounts.amount_out, status_message=None, queue=Queue.STELLAR,
                        queued_at=utcnow(), **extra)
     if moved and nudge:
         send_submit(transaction.id)
@@ -131,8 +134,8 @@ def deposit_funded(transaction_id: uuid.UUID | str, amount_in: object, amount_fe
     Validates the amounts (``amount_fee`` defaults to the asset's deposit fee, ``amount_out``
     to ``amount_in - amount_fee``), marks the deposit ready and enqueues ``submit_deposit``
     without waiting for the next poll. Idempotent: a second call for the same deposit
-    returns False and changes nothing. Needs the broker set up (``import actors`` or
-    :func:`anchor_dramatiq.broker.setup`).
+    returns False and changes nothing. Needs the broker set up
+    (:func:`anchor_dramatiq.boot.boot`).
     """
     transaction = Transaction.get_or_none(Transaction.id == uuid.UUID(str(transaction_id)))
     if transaction is None:

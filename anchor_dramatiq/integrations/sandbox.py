@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.integrations import RailsIntegration
 from anchor_dramatiq.models import Transaction
+from anchor_dramatiq.vocabulary import TransactionStatus
 
 
 class SandboxRails(RailsIntegration):
@@ -42,7 +43,7 @@ class SandboxRails(RailsIntegration):
         # The sandbox bank's reference records when the payout was sent.
         sent_at = int(utcnow().timestamp())
         transaction.external_transaction_id = f"sandbox-{transaction.id.hex[:16]}-{sent_at}"
-        transaction.status = "pending_external"
+        transaction.status = TransactionStatus.PENDING_EXTERNAL
 
     def poll_outgoing_transactions(self, transactions: Sequence[Transaction]) -> list[Transaction]:
         cutoff = utcnow().timestamp() - self.payout_delay

@@ -22,6 +22,7 @@ from anchor_dramatiq.payments.matching import (
     receiving_accounts,
 )
 from anchor_dramatiq.transitions import transition
+from anchor_dramatiq.vocabulary import PaymentOutcome
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def _settle(payment: Payment, outcome: str, reason: str | None,
             transaction_id: uuid.UUID | None = None) -> bool:
     changed = (Payment.update(outcome=outcome, reason=reason, transaction_id=transaction_id,
                               processed_at=utcnow())
-               .where((Payment.id == payment.id) & (Payment.outcome == "pending")).execute())
+               .where((Payment.id == payment.id) & (Payment.outcome == PaymentOutcome.PENDING)).execute())
     if changed:
         log.info("payment %s: %s%s", payment.operation_id, outcome, f" ({reason})" if reason else "",
                  extra={"operation_id": payment.operation_id, "transaction_id": transaction_id})
@@ -71,19 +72,19 @@ def process_payment(operation_id: str) -> uuid.UUID | None:
     if payment is None:
         raise PermanentError(f"payment {operation_id} is not recorded")
     for _ in range(RACE_ATTEMPTS):
-        if payment.outcome != "pending":
+        if payment.outcome != PaymentOutcome.PENDING:
             return None
         done = _already_matched(payment)
         if done is not None:
-            _settle(payment, "matched", None, done.id)
+            _settle(payment, PaymentOutcome.MATCHED, None, done.id)
             return done.id
         decision = decide(payment)
-        if decision.outcome != "matched":
+        if decision.outcome != PaymentOutcome.MATCHED:
             # A concurrent copy of this message may have moved the transaction since the check
             # above: look again, or its payment would be recorded unmatched (and refunded).
             done = _already_matched(payment)
             if done is not None:
-                _settle(payment, "matched", None, done.id)
+                _settle(payment, PaymentOutcome.MATCHED, None, done.id)
                 return done.id
             _settle(payment, decision.outcome, decision.reason)
             return None
@@ -94,7 +95,7 @@ def process_payment(operation_id: str) -> uuid.UUID | None:
                            stellar_transaction_id=payment.transaction_hash,
                            paging_token=payment.paging_token)
         if moved:
-            _settle(payment, "matched", _amount_note(target, received), target.id)
+            _settle(payment, PaymentOutcome.MATCHED, _amount_note(target, received), target.id)
             return target.id
         payment = Payment.get_by_id(payment.id)
     raise MatchRace(f"payment {operation_id}: the waiting transaction kept changing; will retry")

@@ -23,6 +23,7 @@ from anchor_dramatiq.crypto import Secret, encrypt_seed
 from anchor_dramatiq.db import database, is_postgres, is_sqlite
 from anchor_dramatiq.models import Channel
 from anchor_dramatiq.stellar.submission import network_fee, new_submission, submit
+from anchor_dramatiq.vocabulary import SubmissionPurpose, SubmissionState
 
 
 def lease_seconds(settings: Settings) -> int:
@@ -100,9 +101,9 @@ def create(server: Server, funder: Keypair, count: int, settings: Settings,
         envelope = builder.set_timeout(settings.tx_timeout).build()
         envelope.sign(funder)
         with database.atomic():
-            submission = new_submission(envelope, purpose="channels", channel=None, items=[])
+            submission = new_submission(envelope, purpose=SubmissionPurpose.CHANNELS, channel=None, items=[])
         outcome = submit(server, submission)
-        if outcome.state != "succeeded":
+        if outcome.state != SubmissionState.SUCCEEDED:
             raise RuntimeError(f"creating channel accounts failed: {outcome.state} {outcome.tx_code or ''} "
                                f"{outcome.op_codes or ''} (transaction {submission.hash})")
         with database.atomic():
