@@ -244,14 +244,14 @@ def _pay(server: Server, lead: Transaction, settings: Settings) -> DepositResult
         envelope, items = _build(server, plan, distribution, lease, needs_signers, settings)
     except (BaseRequestError, ConnectionError):
         if lease:
-            channels.release(lease[0].public_key, lease[1])
+            channels.release(lease.public_key, lease.token)
         back_to_ready([t.id for t, _ in plan if t.id != lead.id])
         back_to_ready([lead.id], nudge=False)
         raise
     submission = _store(envelope, items, lease, lead, needs_signers)
     if submission is None:
         if lease:
-            channels.release(lease[0].public_key, lease[1])
+            channels.release(lease.public_key, lease.token)
         return DepositResult.ALREADY_STORED_ELSEWHERE
     if needs_signers:
         return DepositResult.AWAITING_SIGNATURES
@@ -339,8 +339,8 @@ def _block_all(plan: list[tuple[Transaction, list[str]]], message: str) -> None:
 
 
 def _build(server: Server, plan: list[tuple[Transaction, list[str]]], distribution: Keypair,
-           lease: tuple[Channel, str] | None, needs_signers: bool, settings: Settings):
-    source_key = lease[0].public_key if lease else distribution.public_key
+           lease: channels.ChannelLease | None, needs_signers: bool, settings: Settings):
+    source_key = lease.public_key if lease else distribution.public_key
     account_json = server.accounts().account_id(source_key).call()
     source = Account(source_key, int(account_json["sequence"]))
     fee = network_fee(server, settings)
@@ -369,12 +369,12 @@ def _build(server: Server, plan: list[tuple[Transaction, list[str]]], distributi
             op_index += 1
     envelope = builder.build()
     if lease:
-        envelope.sign(channel_keypair(lease[0], settings.secret_key))
+        envelope.sign(channel_keypair(lease.channel, settings.secret_key))
     envelope.sign(distribution)
     return envelope, items
 
 
-def _store(envelope, items: list, lease: tuple[Channel, str] | None, lead: Transaction,
+def _store(envelope, items: list, lease: channels.ChannelLease | None, lead: Transaction,
            needs_signers: bool) -> Submission | None:
     """Store the envelope unless any of its deposits already has a live or paid submission."""
     ids = sorted({transaction_id for transaction_id, _, _ in items})
@@ -386,11 +386,11 @@ def _store(envelope, items: list, lease: tuple[Channel, str] | None, lead: Trans
             rows = rows.for_update()
         if len(list(rows)) != len(ids) or conflicting(ids):
             return None
-        submission = new_submission(envelope, purpose=PURPOSE, channel=lease[0].public_key if lease else None,
+        submission = new_submission(envelope, purpose=PURPOSE, channel=lease.public_key if lease else None,
                                     items=items)
         if lease:
             expires = dt.datetime.fromtimestamp(submission.max_time, dt.UTC) + dt.timedelta(seconds=30)
-            channels.hand_over(lease[0].public_key, lease[1], submission.hash, expires)
+            channels.hand_over(lease.public_key, lease.token, submission.hash, expires)
         if needs_signers:
             (Transaction.update(envelope_xdr=envelope.to_xdr(), pending_signatures=True,
                                 submission_status=SubmissionStatus.BLOCKED, status_message=multisig.WAITING)

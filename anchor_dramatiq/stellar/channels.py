@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from stellar_sdk import Account, Keypair, Server, TransactionBuilder
 
@@ -31,8 +32,20 @@ def lease_seconds(settings: Settings) -> int:
     return settings.tx_timeout + int(settings.horizon_timeout) + 30
 
 
-def lease(settings: Settings, seconds: int | None = None) -> tuple[Channel, str] | None:
-    """Take a free (or expired) channel; returns it with the lease token, or None if all busy."""
+@dataclass(frozen=True)
+class ChannelLease:
+    """A channel taken by one worker, and the token every write under the lease compares."""
+
+    channel: Channel
+    token: str
+
+    @property
+    def public_key(self) -> str:
+        return self.channel.public_key
+
+
+def lease(settings: Settings, seconds: int | None = None) -> ChannelLease | None:
+    """Take a free (or expired) channel, or None if all are busy."""
     expires = dbclock.shifted(seconds or lease_seconds(settings))
     free = (Channel.lease_expires_at.is_null()) | (Channel.lease_expires_at < dbclock.now())
     with _write_lock():
@@ -49,7 +62,7 @@ def lease(settings: Settings, seconds: int | None = None) -> tuple[Channel, str]
                    .where((Channel.public_key == key) & free & (Channel.lease_fence == fence - 1)).execute())
     if not changed:
         return None
-    return Channel.get_by_id(key), token
+    return ChannelLease(Channel.get_by_id(key), token)
 
 
 def hand_over(public_key: str, token: str, owner: str, expires_at: dt.datetime | None = None) -> bool:
