@@ -1,4 +1,5 @@
-"""Incoming payments: match one recorded payment; re-send the ones whose message was lost."""
+"""Incoming payments: match one recorded payment; re-send the ones whose message was lost;
+reconcile what the streams missed."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import logging
 import dramatiq
 
 from actors.withdrawals import execute_outgoing
+from anchor_dramatiq.config import get_settings
 from anchor_dramatiq.errors import PermanentError
 from anchor_dramatiq.payments import outbox, process
+from anchor_dramatiq.payments.accounts import watched_accounts
+from anchor_dramatiq.payments.reconcile import reconcile
 from anchor_dramatiq.periodic import periodic
 from anchor_dramatiq.queues import ActorName, Queue
+from anchor_dramatiq.stellar.horizon import horizon_server
 
 log = logging.getLogger(__name__)
 
@@ -37,3 +42,17 @@ def publish_pending_payments() -> None:
         log.info("re-sent process_payment for %d payments", sent)
         if len(ids) < outbox.PAGE:
             return
+
+
+@periodic("schedule_reconcile")
+def reconcile_payments() -> None:
+    """Record payments the streams missed since the oldest waiting withdrawal, and match them."""
+    settings = get_settings()
+    settings.require("secret_key")
+    server = horizon_server(settings)
+    try:
+        recorded = reconcile(server, watched_accounts(settings.secret_key))
+    finally:
+        server.close()
+    if recorded:
+        outbox.publish(dramatiq.get_broker(), recorded)

@@ -1,4 +1,4 @@
-"""Payouts: execute a paid withdrawal/send at most once, sweep for missed and held ones, poll, reconcile."""
+"""Payouts: execute a paid withdrawal/send at most once, sweep for missed and held ones, poll."""
 
 from __future__ import annotations
 
@@ -10,15 +10,11 @@ from anchor_dramatiq import ids
 from anchor_dramatiq.config import get_settings
 from anchor_dramatiq.errors import PermanentError
 from anchor_dramatiq.integrations import RailsIntegration, rails_for
-from anchor_dramatiq.payments import outbox
-from anchor_dramatiq.payments.accounts import watched_accounts
 from anchor_dramatiq.periodic import periodic
 from anchor_dramatiq.queues import ActorName, Queue
-from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.vocabulary import PayoutStatus
 from anchor_dramatiq.withdrawals import execute as outgoing
 from anchor_dramatiq.withdrawals.poll import poll_outgoing
-from anchor_dramatiq.withdrawals.reconcile import reconcile
 from anchor_dramatiq.withdrawals.resolve import settle_held
 
 log = logging.getLogger(__name__)
@@ -53,16 +49,3 @@ def poll_outgoing_transactions() -> None:
     if completed:
         log.info("%d payouts completed", completed)
 
-
-@periodic("schedule_reconcile")
-def reconcile_payments() -> None:
-    """Record payments the streams missed since the oldest waiting withdrawal, and match them."""
-    settings = get_settings()
-    settings.require("secret_key")
-    server = horizon_server(settings)
-    try:
-        recorded = reconcile(server, watched_accounts(settings.secret_key))
-    finally:
-        server.close()
-    if recorded:
-        outbox.publish(dramatiq.get_broker(), recorded)

@@ -29,6 +29,7 @@ import dramatiq
 
 from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.crypto import Secret
+from anchor_dramatiq.errors import CallbackFailed
 from anchor_dramatiq.models import Asset, Quote, Transaction
 from anchor_dramatiq.queues import ActorName, Queue
 from anchor_dramatiq.stellar.keys import keypair_from_seed
@@ -53,10 +54,6 @@ STATUS_MESSAGES = {
     TransactionStatus.PENDING_EXTERNAL: "waiting on an external entity",
     TransactionStatus.PENDING_STELLAR: "stellar is executing the transaction",
 }
-
-
-class CallbackFailed(Exception):
-    """The wallet did not take the callback (no 2xx, timeout, unreachable); retry later."""
 
 
 def wants_callback(url: str | None) -> bool:

@@ -19,16 +19,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from anchor_dramatiq.crypto import Secret
-from anchor_dramatiq.errors import InvalidSeedError
+from anchor_dramatiq.errors import ConfigError, InvalidSeedError
 from anchor_dramatiq.schedule import Schedule, ScheduleError
 from anchor_dramatiq.stellar.keys import keypair_from_seed
 
 DEFAULT_PASSPHRASE = "Standalone Network ; February 2017"
 SANDBOX_RAILS = "anchor_dramatiq.integrations.sandbox:SandboxRails"
-
-
-class ConfigError(Exception):
-    """A configuration value is missing or malformed; the message names the variable."""
 
 
 Parser = Callable[[str], Any]

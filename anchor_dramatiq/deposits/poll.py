@@ -35,7 +35,11 @@ def waiting_deposits(after: tuple | None, limit: int) -> list[Transaction]:
 
 
 def poll_pending_deposits(settings: Settings | None = None, page_size: int = PAGE_SIZE) -> int:
-    """One sweep; returns how many deposits were marked ready."""
+    """One sweep; returns how many deposits were marked ready.
+
+    Raises :class:`RailsError` when the integration's ``poll_pending_deposits`` raised (the
+    sweep logs it; the next tick polls again).
+    """
     settings = settings or get_settings()
     rails = rails_for(settings.rails)
     ready = 0

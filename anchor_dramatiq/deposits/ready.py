@@ -17,6 +17,7 @@ from stellar_sdk import MuxedAccount
 
 from anchor_dramatiq.db import STROOP, utcnow
 from anchor_dramatiq.deposits.messages import send_submit
+from anchor_dramatiq.errors import DepositRejected
 from anchor_dramatiq.models import Asset, Transaction
 from anchor_dramatiq.queues import Queue
 from anchor_dramatiq.transitions import transition
@@ -25,10 +26,6 @@ from anchor_dramatiq.vocabulary import DEPOSIT_KINDS, SubmissionStatus, Transact
 log = logging.getLogger(__name__)
 
 FUNDABLE = (TransactionStatus.PENDING_USER_TRANSFER_START, TransactionStatus.PENDING_EXTERNAL)
-
-
-class DepositRejected(ValueError):
-    """The reported funding cannot be paid; the reason is recorded on the deposit."""
 
 
 @dataclass(frozen=True)

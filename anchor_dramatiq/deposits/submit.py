@@ -36,10 +36,10 @@ from anchor_dramatiq.deposits.destination import account_of, destination_key, lo
 from anchor_dramatiq.deposits.encoding import memo_of, why_unencodable
 from anchor_dramatiq.deposits.messages import send_submit
 from anchor_dramatiq.deposits.outcomes import HELD_TX_CODES, apply_outcome, hold
+from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.models import Asset as AssetRow
 from anchor_dramatiq.models import Channel, Submission, SubmissionItem, Transaction
 from anchor_dramatiq.stellar import channels
-from anchor_dramatiq.stellar.answers import NoAnswer
 from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.stellar.keys import channel_keypair, distribution_keypair
 from anchor_dramatiq.stellar.submission import (

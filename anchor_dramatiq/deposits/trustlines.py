@@ -13,9 +13,9 @@ from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.deposits.destination import destination_key, load_destinations
 from anchor_dramatiq.deposits.messages import send_submit
+from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.models import Asset, Transaction
 from anchor_dramatiq.queues import Queue
-from anchor_dramatiq.stellar.answers import NoAnswer
 from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.transitions import transition
 from anchor_dramatiq.vocabulary import DEPOSIT_KINDS, SubmissionStatus, TransactionStatus

@@ -13,7 +13,7 @@ import uuid
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from anchor_dramatiq.db import utcnow
-from anchor_dramatiq.errors import PermanentError
+from anchor_dramatiq.errors import MatchRace, PermanentError
 from anchor_dramatiq.models import Asset, Payment, Transaction
 from anchor_dramatiq.payments.matching import (
     WAITING_STATUS,
@@ -27,10 +27,6 @@ from anchor_dramatiq.vocabulary import PaymentOutcome
 log = logging.getLogger(__name__)
 
 RACE_ATTEMPTS = 3
-
-
-class MatchRace(Exception):
-    """The waiting transaction kept changing under us; Dramatiq retries the message."""
 
 
 def amount_in(payment: Payment, asset: Asset) -> Decimal:
@@ -67,7 +63,11 @@ def _amount_note(transaction: Transaction, received: Decimal) -> str | None:
 
 
 def process_payment(operation_id: str) -> uuid.UUID | None:
-    """Match the payment; return the transaction id to execute, or None (nothing to do)."""
+    """Match the payment; return the transaction id to execute, or None (nothing to do).
+
+    Raises :class:`PermanentError` for a payment that is not recorded, and
+    :class:`MatchRace` when the waiting transaction kept changing (Dramatiq retries).
+    """
     payment = Payment.get_or_none(Payment.operation_id == operation_id)
     if payment is None:
         raise PermanentError(f"payment {operation_id} is not recorded")

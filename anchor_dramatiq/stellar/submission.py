@@ -85,10 +85,6 @@ class Outcome:
     tx_code: str | None = None
     op_codes: list[str] = field(default_factory=list)
 
-    @property
-    def retry_later(self) -> bool:
-        return self.state == SubmissionState.PENDING
-
 
 # --------------------------------------------------------------------------- fees
 

@@ -1,1 +1,1 @@
-"""Payouts of paid withdrawals and sends: execute (once per claim), poll, and reconcile."""
+"""Payouts of paid withdrawals and sends: execute (once per claim), poll, and settle held ones."""

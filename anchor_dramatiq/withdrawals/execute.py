@@ -106,7 +106,12 @@ def result_fields(transaction: Transaction, before: dict[str, Any]) -> dict[str,
 def execute_outgoing(transaction_id: uuid.UUID, rails: RailsIntegration, settings: Settings) -> str:
     """Claim and execute one payout; returns what happened: ``held`` (claimed elsewhere),
     ``not_ready``, ``payout_held`` (needs ``payout_status`` or a person), ``lost`` (our claim
-    was taken), or the new status."""
+    was taken), or the new status.
+
+    Raises :class:`PermanentError` for a transaction that does not exist; re-raises what the
+    rails raised when the integration's payouts are idempotent (released for a retry with
+    the same key, which Dramatiq makes).
+    """
     transaction = Transaction.get_or_none(Transaction.id == transaction_id)
     if transaction is None:
         raise PermanentError(f"transaction {transaction_id} does not exist")

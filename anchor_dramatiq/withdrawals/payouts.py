@@ -121,7 +121,3 @@ def listed(states: tuple[str, ...] = (PayoutState.HELD,), limit: int = 1000) -> 
     """Payout records in ``states``, oldest first."""
     return list(Payout.select().where(Payout.state.in_(states))
                 .order_by(Payout.started_at, Payout.id).limit(limit))
-
-
-def count_held() -> int:
-    return Payout.select().where(Payout.state == PayoutState.HELD).count()

@@ -12,6 +12,7 @@ import logging
 import uuid
 
 from anchor_dramatiq import dbclock
+from anchor_dramatiq.errors import NotHeld
 from anchor_dramatiq.integrations import RailsIntegration, can_tell_payout_status
 from anchor_dramatiq.models import Asset, Payout, Transaction
 from anchor_dramatiq.payments.matching import ready_status
@@ -24,10 +25,6 @@ log = logging.getLogger(__name__)
 
 PAID_STATUSES = (TransactionStatus.PENDING_EXTERNAL, TransactionStatus.COMPLETED)
 SETTLE_PAGE = 100
-
-
-class NotHeld(Exception):
-    """The transaction has no held payout (never held, or already resolved)."""
 
 
 def resolve_paid(transaction_id: uuid.UUID, status: str = TransactionStatus.PENDING_EXTERNAL, *,

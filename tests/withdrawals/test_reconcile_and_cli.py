@@ -15,9 +15,9 @@ from anchor_dramatiq.models import Payment, Transaction
 from anchor_dramatiq.payments import outbox
 from anchor_dramatiq.payments.accounts import watched_accounts
 from anchor_dramatiq.payments.process import process_payment
+from anchor_dramatiq.payments.reconcile import reconcile
 from anchor_dramatiq.simnet import Simnet
 from anchor_dramatiq.streaming.cursor import record_event
-from anchor_dramatiq.withdrawals.reconcile import reconcile
 
 from .chain import Chain
 from .factories import make_asset, make_withdrawal, payment_record

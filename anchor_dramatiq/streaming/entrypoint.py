@@ -15,7 +15,7 @@ import dramatiq
 from anchor_dramatiq.boot import boot
 from anchor_dramatiq.config import Settings, settings_or_exit
 from anchor_dramatiq.metrics import start_metrics_server
-from anchor_dramatiq.streaming.streamer import Streamer
+from anchor_dramatiq.streaming.supervisor import Streamer
 
 log = logging.getLogger("anchor_dramatiq.streamer")
 
