@@ -57,6 +57,18 @@ class TransactionKind(StrEnum):
 DEPOSIT_KINDS = (TransactionKind.DEPOSIT, TransactionKind.DEPOSIT_EXCHANGE)
 WITHDRAWAL_KINDS = (TransactionKind.WITHDRAWAL, TransactionKind.WITHDRAWAL_EXCHANGE)
 
+#: Where a withdrawal or send waits for the user's payment on Stellar, by kind.
+WAITING_STATUS = {TransactionKind.WITHDRAWAL: TransactionStatus.PENDING_USER_TRANSFER_START,
+                  TransactionKind.WITHDRAWAL_EXCHANGE: TransactionStatus.PENDING_USER_TRANSFER_START,
+                  TransactionKind.SEND: TransactionStatus.PENDING_SENDER}
+
+
+def ready_status(kind: str) -> TransactionStatus:
+    """Where a paid transaction goes: SEP-31 sends wait for the receiver, SEP-6/24 for the anchor."""
+    if kind == TransactionKind.SEND:
+        return TransactionStatus.PENDING_RECEIVER
+    return TransactionStatus.PENDING_ANCHOR
+
 
 class SubmissionStatus(StrEnum):
     """``polaris_transaction.submission_status``: where a deposit is in being paid on Stellar.

@@ -21,6 +21,7 @@ from stellar_sdk import Account, Asset, Claimant, Keypair, Server, TransactionBu
 from stellar_sdk.exceptions import BaseRequestError, ConnectionError
 
 from anchor_dramatiq.config import Settings, get_settings
+from anchor_dramatiq.crashpoints import crash_point
 from anchor_dramatiq.db import is_postgres, utcnow
 from anchor_dramatiq.deposits import multisig
 from anchor_dramatiq.deposits.claims import (
@@ -31,7 +32,6 @@ from anchor_dramatiq.deposits.claims import (
     current_submission,
     write_lock,
 )
-from anchor_dramatiq.deposits.crashpoints import crash_point
 from anchor_dramatiq.deposits.destination import account_of, destination_key, load_destinations
 from anchor_dramatiq.deposits.encoding import memo_of, why_unencodable
 from anchor_dramatiq.deposits.messages import send_submit

@@ -19,10 +19,6 @@ from anchor_dramatiq.models import Asset, Payment, Transaction
 from anchor_dramatiq.payments import PAYMENT_TYPES
 from anchor_dramatiq.vocabulary import WITHDRAWAL_KINDS, PaymentOutcome, TransactionKind, TransactionStatus
 
-WAITING_STATUS = {TransactionKind.WITHDRAWAL: TransactionStatus.PENDING_USER_TRANSFER_START,
-                  TransactionKind.WITHDRAWAL_EXCHANGE: TransactionStatus.PENDING_USER_TRANSFER_START,
-                  TransactionKind.SEND: TransactionStatus.PENDING_SENDER}
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -38,13 +34,6 @@ def waiting() -> Expression:
              & (Transaction.status == TransactionStatus.PENDING_USER_TRANSFER_START))
             | ((Transaction.kind == TransactionKind.SEND)
                & (Transaction.status == TransactionStatus.PENDING_SENDER)))
-
-
-def ready_status(transaction: Transaction) -> str:
-    """Where a paid transaction goes: SEP-31 sends wait for the receiver, SEP-6/24 for the anchor."""
-    if transaction.kind == TransactionKind.SEND:
-        return TransactionStatus.PENDING_RECEIVER
-    return TransactionStatus.PENDING_ANCHOR
 
 
 def receiving_accounts(payment: Payment) -> list[str]:

@@ -15,14 +15,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.errors import MatchRace, PermanentError
 from anchor_dramatiq.models import Asset, Payment, Transaction
-from anchor_dramatiq.payments.matching import (
-    WAITING_STATUS,
-    decide,
-    ready_status,
-    receiving_accounts,
-)
+from anchor_dramatiq.payments.matching import decide, receiving_accounts
 from anchor_dramatiq.transitions import transition
-from anchor_dramatiq.vocabulary import PaymentOutcome
+from anchor_dramatiq.vocabulary import WAITING_STATUS, PaymentOutcome, ready_status
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +85,7 @@ def process_payment(operation_id: str) -> uuid.UUID | None:
             return None
         target = decision.transaction
         received = amount_in(payment, target.asset)
-        moved = transition(target.id, [WAITING_STATUS[target.kind]], ready_status(target),
+        moved = transition(target.id, [WAITING_STATUS[target.kind]], ready_status(target.kind),
                            amount_in=received, from_address=payment.from_address,
                            stellar_transaction_id=payment.transaction_hash,
                            paging_token=payment.paging_token)

@@ -24,20 +24,21 @@ from peewee import JOIN, Expression
 
 from anchor_dramatiq import dbclock
 from anchor_dramatiq.config import Settings
+from anchor_dramatiq.crashpoints import crash_point
 from anchor_dramatiq.db import utcnow
-from anchor_dramatiq.deposits.crashpoints import crash_point
 from anchor_dramatiq.errors import PermanentError
 from anchor_dramatiq.integrations import RailsIntegration, call_payout
 from anchor_dramatiq.models import Asset, Lease, Payout, Transaction
-from anchor_dramatiq.payments.matching import WAITING_STATUS, ready_status
 from anchor_dramatiq.transitions import announce
 from anchor_dramatiq.vocabulary import (
+    WAITING_STATUS,
     WITHDRAWAL_KINDS,
     PayoutResult,
     PayoutState,
     SaveResult,
     TransactionKind,
     TransactionStatus,
+    ready_status,
 )
 from anchor_dramatiq.withdrawals import leases, payouts
 
@@ -59,7 +60,7 @@ def ready() -> Expression:
 
 def payable(transaction: Transaction) -> bool:
     """A withdrawal or send in its paid status; a deposit in ``pending_anchor`` is not a payout."""
-    return transaction.kind in WAITING_STATUS and transaction.status == ready_status(transaction)
+    return transaction.kind in WAITING_STATUS and transaction.status == ready_status(transaction.kind)
 
 
 def default_fee(transaction: Transaction) -> Decimal:
@@ -141,7 +142,7 @@ def _let_go(transaction_id: uuid.UUID, owner: str) -> None:
 def _execute_claimed(transaction_id: uuid.UUID, lease: Lease, rails: RailsIntegration, seconds: int) -> str:
     transaction = (Transaction.select(Transaction, Asset).join(Asset)
                    .where(Transaction.id == transaction_id).get())
-    from_status = ready_status(transaction)
+    from_status = ready_status(transaction.kind)
     if transaction.status != from_status:
         return PayoutResult.NOT_READY
     payout, outcome = payouts.begin(transaction_id, lease, rails, seconds)

@@ -15,9 +15,8 @@ from anchor_dramatiq import dbclock
 from anchor_dramatiq.errors import NotHeld
 from anchor_dramatiq.integrations import RailsIntegration, can_tell_payout_status
 from anchor_dramatiq.models import Asset, Payout, Transaction
-from anchor_dramatiq.payments.matching import ready_status
 from anchor_dramatiq.transitions import announce
-from anchor_dramatiq.vocabulary import PayoutState, PayoutStatus, TransactionStatus
+from anchor_dramatiq.vocabulary import PayoutState, PayoutStatus, TransactionStatus, ready_status
 from anchor_dramatiq.withdrawals import leases, payouts
 from anchor_dramatiq.withdrawals.execute import result_fields
 
@@ -38,7 +37,7 @@ def resolve_paid(transaction_id: uuid.UUID, status: str = TransactionStatus.PEND
     if transaction is None:
         raise NotHeld(f"transaction {transaction_id} does not exist")
     before = dict(transaction.__data__)
-    from_status = ready_status(transaction)
+    from_status = ready_status(transaction.kind)
     transaction.status = status
     if external_transaction_id:
         transaction.external_transaction_id = external_transaction_id
