@@ -48,10 +48,10 @@ def publish_pending_payments() -> None:
 def reconcile_payments() -> None:
     """Record payments the streams missed since the oldest waiting withdrawal, and match them."""
     settings = get_settings()
-    settings.require("secret_key")
+    secret_key = settings.key()
     server = horizon_server(settings)
     try:
-        recorded = reconcile(server, watched_accounts(settings.secret_key))
+        recorded = reconcile(server, watched_accounts(secret_key))
     finally:
         server.close()
     if recorded:

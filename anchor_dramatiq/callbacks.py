@@ -57,7 +57,7 @@ STATUS_MESSAGES = {
 
 
 def wants_callback(url: str | None) -> bool:
-    return bool(url) and url.strip().lower() != "postmessage"
+    return url is not None and url != "" and url.strip().lower() != "postmessage"
 
 
 _no_seed_logged = threading.Event()
@@ -83,8 +83,9 @@ def enqueue_callback(transaction_id: uuid.UUID, old_status: str, new_status: str
            .where(Transaction.id == transaction_id).scalar())
     if not wants_callback(url) or _signing_seed(get_settings()) is None:
         return
-    message = dramatiq.Message(queue_name=Queue.CALLBACKS, actor_name=ActorName.SEND_CALLBACK,
-                               args=(str(transaction_id),), kwargs={}, options={})
+    message: dramatiq.Message[None] = dramatiq.Message(
+        queue_name=Queue.CALLBACKS, actor_name=ActorName.SEND_CALLBACK,
+        args=(str(transaction_id),), kwargs={}, options={})
     try:
         dramatiq.get_broker().enqueue(message)
     except Exception:

@@ -66,7 +66,8 @@ def _amount(raw: str) -> Decimal:
         value = Decimal(raw)
     except InvalidOperation:
         raise ValueError("a decimal amount such as 2.01") from None
-    if not value.is_finite() or value < 0 or value.as_tuple().exponent < -7:
+    exponent = value.as_tuple().exponent  # an int for every finite value
+    if not value.is_finite() or value < 0 or (isinstance(exponent, int) and exponent < -7):
         raise ValueError("a non-negative decimal amount with at most 7 decimal places")
     return value
 
@@ -256,6 +257,12 @@ class Settings:
                 env = "ANCHOR_" + name.upper()
                 help_text = next(v.help for v in VARIABLES if v.field == name)
                 raise ConfigError(f"{env}: is required here ({help_text})")
+
+    def key(self) -> Secret:
+        """``ANCHOR_SECRET_KEY``, failing like a missing variable when it is not set."""
+        self.require("secret_key")
+        assert self.secret_key is not None
+        return self.secret_key
 
     def replace(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

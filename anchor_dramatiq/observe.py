@@ -65,7 +65,7 @@ def submission_counts() -> dict[str, int]:
     return dict(query.tuples())
 
 
-def oldest_live_submissions() -> dict[str, float]:
+def oldest_live_submissions() -> dict[str, float | None]:
     """Per live state (built, submitted): seconds since the oldest such envelope was stored."""
     now = utcnow()
     query = (Submission.select(Submission.state, fn.MIN(Submission.created_at))
@@ -99,7 +99,7 @@ def oldest_pending_payment() -> float | None:
     return _age(utcnow(), Payment.recorded_at.python_value(oldest))
 
 
-def last_ticks() -> dict[str, float]:
+def last_ticks() -> dict[str, float | None]:
     """Per periodic tick actor: seconds since its last claimed tick (a stopped scheduler shows here)."""
     now = utcnow()
     query = JobRun.select(JobRun.actor, fn.MAX(JobRun.created_at)).group_by(JobRun.actor).tuples()

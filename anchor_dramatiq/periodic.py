@@ -79,8 +79,8 @@ def periodic(schedule_field: str, *, queue_name: str = Queue.PERIODIC,
             except Exception:
                 log.exception("%s failed; the next tick runs it again", fn.__name__)
 
-        sweep = dramatiq.actor(run_sweep, actor_name=fn.__name__, queue_name=queue_name,
-                               max_retries=0, time_limit=time_limit)
+        sweep = dramatiq.actor(actor_name=fn.__name__, queue_name=queue_name,
+                               max_retries=0, time_limit=time_limit)(run_sweep)
         tick_name = f"{fn.__name__}_tick"
 
         def tick() -> None:
@@ -92,8 +92,8 @@ def periodic(schedule_field: str, *, queue_name: str = Queue.PERIODIC,
             fan_out(sweep, schedule.offsets)
 
         tick.__doc__ = f"periodiq tick for {fn.__name__} ({schedule})"
-        dramatiq.actor(tick, actor_name=tick_name, queue_name=queue_name, max_retries=0,
-                       periodic=cron(schedule.cron))
+        dramatiq.actor(actor_name=tick_name, queue_name=queue_name, max_retries=0,
+                       periodic=cron(schedule.cron))(tick)
         SWEEPS[fn.__name__] = (sweep, tick_name)
         return sweep
 

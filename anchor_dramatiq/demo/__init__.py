@@ -10,6 +10,7 @@ runs until every transaction is terminal, then checks the database against the l
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -139,7 +140,7 @@ def _watch(world, timeout: float, echo) -> bool:
     """Live progress until every transaction is terminal or ``timeout`` passes."""
     from anchor_dramatiq.demo.report import progress_line
 
-    interactive = click.get_text_stream("stdout").isatty()
+    interactive = sys.stdout.isatty()
     deadline = time.monotonic() + timeout
     last_printed = 0.0
     while True:

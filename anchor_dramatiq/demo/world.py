@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from stellar_sdk import Asset as StellarAsset
 from stellar_sdk import Keypair, Server, TransactionBuilder
+from stellar_sdk.operation import Operation
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.crypto import Secret, encrypt_seed
@@ -80,7 +81,7 @@ def open_accounts(server: Server, sim: Simnet, funder: Keypair, accounts: list[K
         step = min(step, SIGNATURES_PER_TX - 1)
     for start in range(0, len(accounts), step):
         group = accounts[start:start + step]
-        ops = []
+        ops: list[Operation] = []
         for keypair in group:
             ops.append(CreateAccount(keypair.public_key, xlm))
             ops += [ChangeTrust(asset, source=keypair.public_key) for asset in trust]
@@ -111,7 +112,7 @@ def build_world(sim: Simnet, settings: Settings, deposits: int, withdrawals: int
 
         world.asset = Asset.create(
             code=ASSET_CODE, issuer=issuer.public_key, significant_decimals=2,
-            distribution_seed=encrypt_seed(Secret(distribution.secret), settings.secret_key),
+            distribution_seed=encrypt_seed(Secret(distribution.secret), settings.key()),
             deposit_fee_fixed=Decimal("1"), withdrawal_fee_fixed=Decimal("1"),
             sep24_enabled=True, sep6_enabled=True)
         if channel_count:

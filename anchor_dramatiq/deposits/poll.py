@@ -49,7 +49,7 @@ def poll_pending_deposits(settings: Settings | None = None, page_size: int = PAG
         if not page:
             return ready
         after = (page[-1].started_at, page[-1].id)
-        by_id = {t.id: t for t in page}
+        by_id: dict[object, Transaction] = {t.id: t for t in page}
         try:
             funded = rails.poll_pending_deposits(page)
         except Exception as exc:

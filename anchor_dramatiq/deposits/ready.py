@@ -12,6 +12,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
 
 from stellar_sdk import MuxedAccount
 
@@ -139,5 +140,7 @@ def deposit_funded(transaction_id: uuid.UUID | str, amount_in: object, amount_fe
         raise LookupError(f"no transaction {transaction_id}")
     if transaction.kind not in DEPOSIT_KINDS:
         raise DepositRejected(f"transaction {transaction_id} is a {transaction.kind}, not a deposit")
-    extra = {"external_transaction_id": external_transaction_id} if external_transaction_id else {}
+    extra: dict[str, Any] = {}
+    if external_transaction_id:
+        extra["external_transaction_id"] = external_transaction_id
     return mark_ready(transaction, amount_in, amount_fee, amount_out, **extra)

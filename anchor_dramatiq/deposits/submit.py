@@ -196,10 +196,10 @@ def _op_count(submission: Submission) -> int:
 def _fee_source(submission: Submission, settings: Settings) -> Keypair:
     if submission.channel:
         channel = Channel.get_by_id(submission.channel)
-        return channel_keypair(channel, settings.secret_key)
+        return channel_keypair(channel, settings.key())
     item = submission.items.first()
     asset = Transaction.get_by_id(item.transaction_id).asset
-    return distribution_keypair(asset, settings.secret_key)
+    return distribution_keypair(asset, settings.key())
 
 
 # --------------------------------------------------------------------------- new payment
@@ -209,7 +209,7 @@ def _pay(server: Server, lead: Transaction, settings: Settings) -> DepositResult
     if not _encodable([lead]):
         return DepositResult.ERROR
     asset = lead.asset
-    distribution = distribution_keypair(asset, settings.secret_key)
+    distribution = distribution_keypair(asset, settings.key())
     try:
         distribution_json = server.accounts().account_id(distribution.public_key).call()
     except (BaseRequestError, ConnectionError):
@@ -278,7 +278,7 @@ def _encodable(transactions: list[Transaction]) -> list[Transaction]:
 
 
 def _plan(batch: list[Transaction], destinations: dict, settings: Settings
-          ) -> list[tuple[Transaction, list[str]]]:
+          ) -> list[tuple[Transaction, list[OperationKind]]]:
     """Operations per deposit; deposits that cannot be paid now are parked as Polaris does."""
     plan = []
     created: set[str] = set()
@@ -307,8 +307,8 @@ def _plan(batch: list[Transaction], destinations: dict, settings: Settings
     return plan
 
 
-def _within_balance(plan: list[tuple[Transaction, list[str]]], distribution_json: dict, asset: AssetRow
-                    ) -> list[tuple[Transaction, list[str]]]:
+def _within_balance(plan: list[tuple[Transaction, list[OperationKind]]], distribution_json: dict,
+                    asset: AssetRow) -> list[tuple[Transaction, list[OperationKind]]]:
     """Block, with a clear message, the deposits the distribution account cannot cover now."""
     balance = next((Decimal(b["balance"]) for b in distribution_json.get("balances", [])
                     if b.get("asset_code") == asset.code and b.get("asset_issuer") == asset.issuer), None)
@@ -329,7 +329,7 @@ def _within_balance(plan: list[tuple[Transaction, list[str]]], distribution_json
     return kept
 
 
-def _block_all(plan: list[tuple[Transaction, list[str]]], message: str) -> None:
+def _block_all(plan: list[tuple[Transaction, list[OperationKind]]], message: str) -> None:
     for transaction, _ in plan:
         (Transaction.update(submission_status=SubmissionStatus.BLOCKED, status_message=message, queue=None,
                             queued_at=None)
@@ -338,7 +338,7 @@ def _block_all(plan: list[tuple[Transaction, list[str]]], message: str) -> None:
         log.error("deposit %s blocked: %s", transaction.id, message)
 
 
-def _build(server: Server, plan: list[tuple[Transaction, list[str]]], distribution: Keypair,
+def _build(server: Server, plan: list[tuple[Transaction, list[OperationKind]]], distribution: Keypair,
            lease: channels.ChannelLease | None, needs_signers: bool, settings: Settings):
     source_key = lease.public_key if lease else distribution.public_key
     account_json = server.accounts().account_id(source_key).call()
@@ -369,7 +369,7 @@ def _build(server: Server, plan: list[tuple[Transaction, list[str]]], distributi
             op_index += 1
     envelope = builder.build()
     if lease:
-        envelope.sign(channel_keypair(lease.channel, settings.secret_key))
+        envelope.sign(channel_keypair(lease.channel, settings.key()))
     envelope.sign(distribution)
     return envelope, items
 

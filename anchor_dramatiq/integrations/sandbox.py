@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.integrations import RailsIntegration
@@ -38,7 +39,7 @@ class SandboxRails(RailsIntegration):
 
     def execute_outgoing_transaction(self, transaction: Transaction) -> None:
         time.sleep(self.call_delay)
-        transaction.amount_fee = transaction.amount_fee or 0
+        transaction.amount_fee = transaction.amount_fee or Decimal(0)  # type: ignore[assignment]
         transaction.amount_out = transaction.amount_in - transaction.amount_fee
         # The sandbox bank's reference records when the payout was sent.
         sent_at = int(utcnow().timestamp())

@@ -84,6 +84,7 @@ def process_payment(operation_id: str) -> uuid.UUID | None:
             _settle(payment, decision.outcome, decision.reason)
             return None
         target = decision.transaction
+        assert target is not None  # a match names its transaction
         received = amount_in(payment, target.asset)
         moved = transition(target.id, [WAITING_STATUS[target.kind]], ready_status(target.kind),
                            amount_in=received, from_address=payment.from_address,

@@ -84,9 +84,8 @@ def release(public_key: str | None, owner: str) -> None:
 
 def register(keypair: Keypair, settings: Settings) -> Channel:
     """Store a funded channel account, its seed encrypted like Polaris's distribution seeds."""
-    settings.require("secret_key")
     return Channel.create(public_key=keypair.public_key,
-                          encrypted_seed=encrypt_seed(Secret(keypair.secret), settings.secret_key))
+                          encrypted_seed=encrypt_seed(Secret(keypair.secret), settings.key()))
 
 
 def _write_lock():

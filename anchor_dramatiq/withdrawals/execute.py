@@ -148,6 +148,7 @@ def _execute_claimed(transaction_id: uuid.UUID, lease: Lease, rails: RailsIntegr
     payout, outcome = payouts.begin(transaction_id, lease, rails, seconds)
     if outcome != PayoutResult.CALL:
         return outcome
+    assert payout is not None  # begin returns the record it is about to call for
     before = dict(transaction.__data__)
     crash_point("payout_started")
     with leases.Heartbeat(lease, seconds) as heartbeat:
