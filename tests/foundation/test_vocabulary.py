@@ -19,7 +19,9 @@ STORED = (vocabulary.TransactionStatus, vocabulary.TransactionKind, vocabulary.S
 
 #: Literals that are the same word but not the vocabulary's (each with why).
 NOT_A_STATUS = {
-    ("anchor_dramatiq/callbacks.py", "processing"),  # Polaris's message text for pending_anchor
+    ("anchor_dramatiq/callbacks.py", "processing"),  # Polaris's message texts (status_to_message)
+    ("anchor_dramatiq/callbacks.py", "incomplete"),
+    ("anchor_dramatiq/callbacks.py", "error"),
     ("anchor_dramatiq/callbacks.py", "refunded"),  # the callback body's ``refunded`` key
     ("anchor_dramatiq/cli/status.py", "ready"),  # a queue's ready-message count
     ("anchor_dramatiq/deposits/submit.py", "submitted"),  # a crash point's name
