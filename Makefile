@@ -8,6 +8,7 @@ test: lint
 lint:
 	ruff check .
 	lint-imports
+	$(PYTHON) -m mypy
 
 # The full chaos run (2,000 deposits + 2,000 withdrawals, ~12 min); `make test` runs the CI size.
 chaos:

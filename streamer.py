@@ -4,7 +4,7 @@ It records every payment to a watched account in ``anchor_payment`` and publishe
 ``process_payment`` for it (see anchor_dramatiq.streaming).
 """
 
-from anchor_dramatiq.streaming.main import main
+from anchor_dramatiq.streaming.entrypoint import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

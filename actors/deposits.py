@@ -5,15 +5,15 @@ from __future__ import annotations
 import dramatiq
 
 from anchor_dramatiq import deposits, ids
-from anchor_dramatiq.deposits.messages import STELLAR_QUEUE, SUBMIT_DEPOSIT
 from anchor_dramatiq.errors import PermanentError
 from anchor_dramatiq.periodic import periodic
+from anchor_dramatiq.queues import ActorName, Queue
 
 SUBMIT_TIME_LIMIT_MS = 180_000
 
 
-@dramatiq.actor(actor_name=SUBMIT_DEPOSIT, queue_name=STELLAR_QUEUE, time_limit=SUBMIT_TIME_LIMIT_MS,
-                throws=(PermanentError,))
+@dramatiq.actor(actor_name=ActorName.SUBMIT_DEPOSIT, queue_name=Queue.STELLAR,
+                time_limit=SUBMIT_TIME_LIMIT_MS, throws=(PermanentError,))
 def submit_deposit(transaction_id: str) -> None:
     """Pay one ready deposit (and ready batch-mates), or settle the submission already paying it."""
     deposits.submit_deposit(ids.transaction_id(transaction_id))

@@ -1,4 +1,4 @@
-"""Payouts: execute a paid withdrawal/send at most once, sweep for missed and held ones, poll, reconcile."""
+"""Payouts: execute a paid withdrawal/send at most once, sweep for missed and held ones, poll."""
 
 from __future__ import annotations
 
@@ -10,14 +10,11 @@ from anchor_dramatiq import ids
 from anchor_dramatiq.config import get_settings
 from anchor_dramatiq.errors import PermanentError
 from anchor_dramatiq.integrations import RailsIntegration, rails_for
-from anchor_dramatiq.payments import outbox
-from anchor_dramatiq.payments.accounts import watched_accounts
 from anchor_dramatiq.periodic import periodic
-from anchor_dramatiq.stellar.horizon import horizon_server
-from anchor_dramatiq.withdrawals import WITHDRAWALS_QUEUE
+from anchor_dramatiq.queues import ActorName, Queue
+from anchor_dramatiq.vocabulary import PayoutStatus
 from anchor_dramatiq.withdrawals import execute as outgoing
 from anchor_dramatiq.withdrawals.poll import poll_outgoing
-from anchor_dramatiq.withdrawals.reconcile import reconcile
 from anchor_dramatiq.withdrawals.resolve import settle_held
 
 log = logging.getLogger(__name__)
@@ -27,7 +24,7 @@ def rails() -> RailsIntegration:
     return rails_for(get_settings().rails)
 
 
-@dramatiq.actor(queue_name=WITHDRAWALS_QUEUE, throws=(PermanentError,))
+@dramatiq.actor(actor_name=ActorName.EXECUTE_OUTGOING, queue_name=Queue.WITHDRAWALS, throws=(PermanentError,))
 def execute_outgoing(transaction_id: str) -> None:
     """Claim the paid transaction and call the rails integration's payout (at most once)."""
     outgoing.execute_outgoing(ids.transaction_id(transaction_id), rails(), get_settings())
@@ -41,7 +38,7 @@ def execute_outgoing_transactions() -> None:
         execute_outgoing.send(str(transaction_id))
         outgoing.mark_nudged([transaction_id])
     settled = settle_held(rails())
-    if settled["paid"] or settled["not_paid"]:
+    if settled[PayoutStatus.PAID] or settled[PayoutStatus.NOT_PAID]:
         log.info("held payouts settled by payout_status: %s", settled)
 
 
@@ -52,16 +49,3 @@ def poll_outgoing_transactions() -> None:
     if completed:
         log.info("%d payouts completed", completed)
 
-
-@periodic("schedule_reconcile")
-def reconcile_payments() -> None:
-    """Record payments the streams missed since the oldest waiting withdrawal, and match them."""
-    settings = get_settings()
-    settings.require("secret_key")
-    server = horizon_server(settings)
-    try:
-        recorded = reconcile(server, watched_accounts(settings.secret_key))
-    finally:
-        server.close()
-    if recorded:
-        outbox.publish(dramatiq.get_broker(), recorded)

@@ -1,4 +1,4 @@
-"""The one broker setup imported by workers, the scheduler, the streamer and the embedded run.
+"""The one broker every process installs (through :func:`anchor_dramatiq.boot.boot`).
 
 RabbitMQ through Dramatiq's pika broker with publisher confirms, pika options carried in
 the URL, and an explicit middleware list: every delay and time limit stays well under
@@ -26,7 +26,6 @@ from dramatiq.middleware import (
 from periodiq import PeriodiqMiddleware
 
 from anchor_dramatiq.config import Settings
-from anchor_dramatiq.db import open_database
 from anchor_dramatiq.middleware import DatabaseConnections, PermanentFailures
 
 # Defaults for pika options an operator did not put in the URL (see docs/operations.md).
@@ -79,10 +78,3 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
                               confirm_delivery=True, middleware=middleware)
     return StubBroker(middleware=middleware_list())
 
-
-def setup(settings: Settings) -> dramatiq.Broker:
-    """Open the database and install the broker globally, before any actor is declared."""
-    open_database(settings.database_url)
-    broker = build_broker(settings)
-    dramatiq.set_broker(broker)
-    return broker

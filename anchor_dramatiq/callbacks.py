@@ -29,38 +29,35 @@ import dramatiq
 
 from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.crypto import Secret
+from anchor_dramatiq.errors import CallbackFailed
 from anchor_dramatiq.models import Asset, Quote, Transaction
+from anchor_dramatiq.queues import ActorName, Queue
 from anchor_dramatiq.stellar.keys import keypair_from_seed
+from anchor_dramatiq.vocabulary import DEPOSIT_KINDS, TransactionStatus
 
 log = logging.getLogger(__name__)
 
-CALLBACK_QUEUE = "callbacks"
-SEND_CALLBACK = "send_callback"
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 # Polaris's Transaction.status_to_message (SEP-31 statuses have none).
 STATUS_MESSAGES = {
-    "pending_anchor": "processing",
-    "pending_trust": "waiting for a trustline to be established",
-    "pending_user": "waiting on user action",
-    "pending_user_transfer_start": "waiting on the user to transfer funds",
-    "incomplete": "incomplete",
-    "no_market": "no market for the asset",
-    "too_small": "the transaction amount is too small",
-    "too_large": "the transaction amount is too big",
-    "completed": "complete",
-    "error": "error",
-    "pending_external": "waiting on an external entity",
-    "pending_stellar": "stellar is executing the transaction",
+    TransactionStatus.PENDING_ANCHOR: "processing",
+    TransactionStatus.PENDING_TRUST: "waiting for a trustline to be established",
+    TransactionStatus.PENDING_USER: "waiting on user action",
+    TransactionStatus.PENDING_USER_TRANSFER_START: "waiting on the user to transfer funds",
+    TransactionStatus.INCOMPLETE: "incomplete",
+    TransactionStatus.NO_MARKET: "no market for the asset",
+    TransactionStatus.TOO_SMALL: "the transaction amount is too small",
+    TransactionStatus.TOO_LARGE: "the transaction amount is too big",
+    TransactionStatus.COMPLETED: "complete",
+    TransactionStatus.ERROR: "error",
+    TransactionStatus.PENDING_EXTERNAL: "waiting on an external entity",
+    TransactionStatus.PENDING_STELLAR: "stellar is executing the transaction",
 }
 
 
-class CallbackFailed(Exception):
-    """The wallet did not take the callback (no 2xx, timeout, unreachable); retry later."""
-
-
 def wants_callback(url: str | None) -> bool:
-    return bool(url) and url.strip().lower() != "postmessage"
+    return url is not None and url != "" and url.strip().lower() != "postmessage"
 
 
 _no_seed_logged = threading.Event()
@@ -86,8 +83,9 @@ def enqueue_callback(transaction_id: uuid.UUID, old_status: str, new_status: str
            .where(Transaction.id == transaction_id).scalar())
     if not wants_callback(url) or _signing_seed(get_settings()) is None:
         return
-    message = dramatiq.Message(queue_name=CALLBACK_QUEUE, actor_name=SEND_CALLBACK,
-                               args=(str(transaction_id),), kwargs={}, options={})
+    message: dramatiq.Message[None] = dramatiq.Message(
+        queue_name=Queue.CALLBACKS, actor_name=ActorName.SEND_CALLBACK,
+        args=(str(transaction_id),), kwargs={}, options={})
     try:
         dramatiq.get_broker().enqueue(message)
     except Exception:
@@ -138,7 +136,7 @@ def transaction_json(transaction: Transaction) -> dict[str, Any]:
         "to": transaction.to_address,
         "from": transaction.from_address,
     }
-    if transaction.kind.startswith("deposit"):
+    if transaction.kind in DEPOSIT_KINDS:
         data["deposit_memo_type"] = transaction.memo_type
         data["deposit_memo"] = transaction.memo
     else:

@@ -1,7 +1,8 @@
 """Configuration from ``ANCHOR_*`` environment variables, typed and validated once at start.
 
-Every variable is declared once in :data:`VARIABLES` (name, parser, default, help); the
-README's configuration table and ``anchor-dramatiq config`` are both made from it. A bad
+Every variable is declared once, as a field of :class:`Settings` (name, type, parser,
+default, help); :data:`VARIABLES` lists them, and the README's configuration table and
+``anchor-dramatiq config`` are both made from it. A bad
 value raises :class:`ConfigError` whose message names the variable and what it expects;
 entry points turn that into one line on stderr and exit status 2.
 """
@@ -11,23 +12,19 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from anchor_dramatiq.crypto import Secret
-from anchor_dramatiq.errors import InvalidSeedError
+from anchor_dramatiq.errors import ConfigError, InvalidSeedError
 from anchor_dramatiq.schedule import Schedule, ScheduleError
 from anchor_dramatiq.stellar.keys import keypair_from_seed
 
 DEFAULT_PASSPHRASE = "Standalone Network ; February 2017"
 SANDBOX_RAILS = "anchor_dramatiq.integrations.sandbox:SandboxRails"
-
-
-class ConfigError(Exception):
-    """A configuration value is missing or malformed; the message names the variable."""
 
 
 Parser = Callable[[str], Any]
@@ -69,7 +66,8 @@ def _amount(raw: str) -> Decimal:
         value = Decimal(raw)
     except InvalidOperation:
         raise ValueError("a decimal amount such as 2.01") from None
-    if not value.is_finite() or value < 0 or value.as_tuple().exponent < -7:
+    exponent = value.as_tuple().exponent  # an int for every finite value
+    if not value.is_finite() or value < 0 or (isinstance(exponent, int) and exponent < -7):
         raise ValueError("a non-negative decimal amount with at most 7 decimal places")
     return value
 
@@ -147,90 +145,92 @@ class Variable:
         return "ANCHOR_" + self.field.upper()
 
 
-VARIABLES: tuple[Variable, ...] = (
-    Variable("database_url", _url("sqlite", "postgresql", "postgres"), "sqlite:///anchor.sqlite3",
-             "Database: sqlite:///path or postgresql://user:pass@host:port/db"),
-    Variable("broker_url", _url("amqp", "amqps"), None,
-             "RabbitMQ URL with pika options in the query string; unset = in-process broker "
-             "(only for `anchor-dramatiq run`/`demo` and tests)"),
-    Variable("horizon_url", _url("http", "https"), "http://127.0.0.1:8000", "Horizon (or simnet) URL"),
-    Variable("network_passphrase", _text, DEFAULT_PASSPHRASE, "Stellar network passphrase"),
-    Variable("secret_key", _secret_key, None,
-             "Key that encrypts seeds in the database: the Django SECRET_KEY of a Polaris deployment"),
-    Variable("signing_seed", _stellar_seed, None,
-             "SEP-10 signing seed; signs wallet callbacks (Signature header)"),
-    Variable("rails", _import_path, SANDBOX_RAILS, "Rails integration class, module:Class"),
-    Variable("max_fee_stroops", _int(100, 100_000_000), "10000",
-             "Highest fee per operation the anchor bids, in stroops"),
-    Variable("tx_timeout", _int(10, 3600), "60",
-             "Seconds a built Stellar transaction stays valid (its max time)"),
-    Variable("batch_size", _int(1, 100), "50", "Most deposits paid by one Stellar transaction"),
-    Variable("channel_count", _int(0, 1000), "0",
-             "Channel accounts `anchor-dramatiq channels create` keeps"),
-    Variable("account_creation", _bool, "true",
-             "Create missing destination accounts (else the deposit waits in pending_user)"),
-    Variable("account_starting_balance", _amount, "2.01", "XLM given to a created account"),
-    Variable("claimable_balances", _bool, "true",
-             "Pay with a claimable balance when the wallet supports it and there is no trustline"),
-    Variable("schedule_poll_pending_deposits", _schedule, "10s", "How often deposits are polled"),
-    Variable("schedule_check_trustlines", _schedule, "60s", "How often pending_trust is re-checked"),
-    Variable("schedule_execute_outgoing", _schedule, "30s", "Sweep for payouts not yet executed"),
-    Variable("schedule_poll_outgoing", _schedule, "30s", "How often pending_external is polled"),
-    Variable("schedule_reconcile", _schedule, "*/5 * * * *",
-             "Re-read watched accounts' payments to catch anything a stream missed"),
-    Variable("schedule_maintenance", _schedule, "60s",
-             "Re-send work whose message was lost; expire stale claims"),
-    Variable("claim_timeout", _int(30, 1500), "300",
-             "Seconds a claim (lease) on a transaction lasts before a sweep may retake it"),
-    Variable("stream_start_cursor", _cursor, "now",
-             "Where the streamer starts for an account it has no cursor for"),
-    Variable("stream_silence_timeout", _seconds(5, 3600), "90",
-             "Restart a payment stream that has been silent this long"),
-    Variable("callback_timeout", _seconds(0.5, 60), "3", "Seconds a wallet callback may take"),
-    Variable("horizon_timeout", _seconds(1, 120), "30",
-             "Seconds a Horizon request may take (submissions included)"),
-    Variable("log_format", _choice("text", "json"), "text", "Log lines as text or JSON"),
-    Variable("log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level"),
-    Variable("metrics_port", _int(0, 65535), "0",
-             "Port for Prometheus metrics on ANCHOR_METRICS_HOST (0 = off)"),
-    Variable("metrics_host", _text, "127.0.0.1",
-             "Address metrics listen on (0.0.0.0 inside a container, never a public interface)"),
-)
+def setting(parse: Parser, default: str | None, help: str) -> Any:
+    """Declare one :class:`Settings` field: how ``ANCHOR_<NAME>`` is parsed, its default, its help."""
+    return field(metadata={"parse": parse, "default": default, "help": help})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The validated configuration of one process."""
+    """The validated configuration of one process: each ``ANCHOR_*`` variable is one field,
+    declared once with its type, parser, default (as the text an operator would set) and help."""
 
-    database_url: str
-    broker_url: str | None
-    horizon_url: str
-    network_passphrase: str
-    secret_key: Secret | None
-    signing_seed: Secret | None
-    rails: str
-    max_fee_stroops: int
-    tx_timeout: int
-    batch_size: int
-    channel_count: int
-    account_creation: bool
-    account_starting_balance: Decimal
-    claimable_balances: bool
-    schedule_poll_pending_deposits: Schedule
-    schedule_check_trustlines: Schedule
-    schedule_execute_outgoing: Schedule
-    schedule_poll_outgoing: Schedule
-    schedule_reconcile: Schedule
-    schedule_maintenance: Schedule
-    claim_timeout: int
-    stream_start_cursor: str
-    stream_silence_timeout: float
-    callback_timeout: float
-    horizon_timeout: float
-    log_format: str
-    log_level: str
-    metrics_port: int
-    metrics_host: str
+    database_url: str = setting(
+        _url("sqlite", "postgresql", "postgres"), "sqlite:///anchor.sqlite3",
+        "Database: sqlite:///path or postgresql://user:pass@host:port/db")
+    broker_url: str | None = setting(
+        _url("amqp", "amqps"), None,
+        "RabbitMQ URL with pika options in the query string; unset = in-process broker "
+        "(only for `anchor-dramatiq run`/`demo` and tests)")
+    horizon_url: str = setting(
+        _url("http", "https"), "http://127.0.0.1:8000", "Horizon (or simnet) URL")
+    network_passphrase: str = setting(
+        _text, DEFAULT_PASSPHRASE, "Stellar network passphrase")
+    secret_key: Secret | None = setting(
+        _secret_key, None,
+        "Key that encrypts seeds in the database: the Django SECRET_KEY of a Polaris deployment")
+    signing_seed: Secret | None = setting(
+        _stellar_seed, None,
+        "SEP-10 signing seed; signs wallet callbacks (Signature header)")
+    rails: str = setting(
+        _import_path, SANDBOX_RAILS, "Rails integration class, module:Class")
+    max_fee_stroops: int = setting(
+        _int(100, 100_000_000), "10000",
+        "Highest fee per operation the anchor bids, in stroops")
+    tx_timeout: int = setting(
+        _int(10, 3600), "60",
+        "Seconds a built Stellar transaction stays valid (its max time)")
+    batch_size: int = setting(
+        _int(1, 100), "50", "Most deposits paid by one Stellar transaction")
+    channel_count: int = setting(
+        _int(0, 1000), "0",
+        "Channel accounts `anchor-dramatiq channels create` keeps")
+    account_creation: bool = setting(
+        _bool, "true",
+        "Create missing destination accounts (else the deposit waits in pending_user)")
+    account_starting_balance: Decimal = setting(
+        _amount, "2.01", "XLM given to a created account")
+    claimable_balances: bool = setting(
+        _bool, "true",
+        "Pay with a claimable balance when the wallet supports it and there is no trustline")
+    schedule_poll_pending_deposits: Schedule = setting(
+        _schedule, "10s", "How often deposits are polled")
+    schedule_check_trustlines: Schedule = setting(
+        _schedule, "60s", "How often pending_trust is re-checked")
+    schedule_execute_outgoing: Schedule = setting(
+        _schedule, "30s", "Sweep for payouts not yet executed")
+    schedule_poll_outgoing: Schedule = setting(
+        _schedule, "30s", "How often pending_external is polled")
+    schedule_reconcile: Schedule = setting(
+        _schedule, "*/5 * * * *",
+        "Re-read watched accounts' payments to catch anything a stream missed")
+    schedule_maintenance: Schedule = setting(
+        _schedule, "60s",
+        "Re-send work whose message was lost; expire stale claims")
+    claim_timeout: int = setting(
+        _int(30, 1500), "300",
+        "Seconds a claim (lease) on a transaction lasts before a sweep may retake it")
+    stream_start_cursor: str = setting(
+        _cursor, "now",
+        "Where the streamer starts for an account it has no cursor for")
+    stream_silence_timeout: float = setting(
+        _seconds(5, 3600), "90",
+        "Restart a payment stream that has been silent this long")
+    callback_timeout: float = setting(
+        _seconds(0.5, 60), "3", "Seconds a wallet callback may take")
+    horizon_timeout: float = setting(
+        _seconds(1, 120), "30",
+        "Seconds a Horizon request may take (submissions included)")
+    log_format: str = setting(
+        _choice("text", "json"), "text", "Log lines as text or JSON")
+    log_level: str = setting(
+        _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "Log level")
+    metrics_port: int = setting(
+        _int(0, 65535), "0",
+        "Port for Prometheus metrics on ANCHOR_METRICS_HOST (0 = off)")
+    metrics_host: str = setting(
+        _text, "127.0.0.1",
+        "Address metrics listen on (0.0.0.0 inside a container, never a public interface)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -258,10 +258,21 @@ class Settings:
                 help_text = next(v.help for v in VARIABLES if v.field == name)
                 raise ConfigError(f"{env}: is required here ({help_text})")
 
+    def key(self) -> Secret:
+        """``ANCHOR_SECRET_KEY``, failing like a missing variable when it is not set."""
+        self.require("secret_key")
+        assert self.secret_key is not None
+        return self.secret_key
+
     def replace(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return Settings(**values)
+
+
+VARIABLES: tuple[Variable, ...] = tuple(
+    Variable(f.name, f.metadata["parse"], f.metadata["default"], f.metadata["help"])
+    for f in fields(Settings))
 
 
 _override: Settings | None = None

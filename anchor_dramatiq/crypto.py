@@ -20,6 +20,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+from anchor_dramatiq.errors import SeedDecryptionError
+
 SALT_BYTES = 16
 PBKDF2_ITERATIONS = 100_000
 
@@ -48,10 +50,6 @@ class Secret:
 
     def __reduce__(self) -> tuple:
         raise TypeError("a Secret cannot be pickled or sent in a message")
-
-
-class SeedDecryptionError(Exception):
-    """The stored value is not a seed encrypted with this ``ANCHOR_SECRET_KEY``."""
 
 
 @lru_cache(maxsize=256)

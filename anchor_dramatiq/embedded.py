@@ -18,7 +18,7 @@ import pendulum
 from dramatiq import Worker
 
 from anchor_dramatiq.config import Settings
-from anchor_dramatiq.streaming.streamer import Streamer
+from anchor_dramatiq.streaming.supervisor import Streamer
 
 log = logging.getLogger(__name__)
 

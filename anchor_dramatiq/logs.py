@@ -1,8 +1,9 @@
 """Logging: text or JSON lines on stderr, with secrets masked in every line.
 
 Every process calls :func:`setup_logging` once its settings are known: the CLI, and
-``import actors`` (which runs inside each ``dramatiq`` worker process and inside
-``periodiq``, after those tools' own ``basicConfig``, whose handler is replaced).
+:func:`anchor_dramatiq.boot.boot` (which ``actors`` calls inside each ``dramatiq`` worker
+process and inside ``periodiq``, after those tools' own ``basicConfig``, whose handler is
+replaced).
 Masking happens twice: a filter rewrites the record's message (so any other handler, such
 as pytest's, sees the masked text too), and the formatter masks the finished line, which
 also covers tracebacks and exception messages.

@@ -64,8 +64,8 @@ class AnchorCollector:
         family = gauge("anchor_transaction_oldest_age_seconds",
                        "Seconds since the oldest transaction in each non-final status started",
                        labels=["kind", "status"])
-        for kind, statuses in observe.oldest_open_transactions().items():
-            for status, age in statuses.items():
+        for kind, ages in observe.oldest_open_transactions().items():
+            for status, age in ages.items():
                 family.add_metric([kind, status], age)
         yield family
 
@@ -78,8 +78,8 @@ class AnchorCollector:
         family = gauge("anchor_submission_oldest_age_seconds",
                        "Seconds since the oldest built or submitted envelope was stored",
                        labels=["state"])
-        for state, age in observe.oldest_live_submissions().items():
-            family.add_metric([state], age)
+        for state, oldest in observe.oldest_live_submissions().items():
+            family.add_metric([state], oldest)
         yield family
 
         latency = observe.submission_latency()
@@ -134,8 +134,8 @@ class AnchorCollector:
         family = gauge("anchor_periodic_last_tick_age_seconds",
                        "Seconds since each periodic tick was last claimed (the scheduler is alive)",
                        labels=["actor"])
-        for actor, age in observe.last_ticks().items():
-            family.add_metric([actor], age)
+        for actor, since in observe.last_ticks().items():
+            family.add_metric([actor], since)
         yield family
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 from anchor_dramatiq.db import database
@@ -21,15 +22,15 @@ class DatabaseConnections(Middleware):
     a database restart, and no transaction can stay open across messages.
     """
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         database.connect(reuse_if_open=True)
 
-    def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message,
+    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy,
                               *, result: object = None, exception: BaseException | None = None
                               ) -> None:
         self._close()
 
-    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._close()
 
     @staticmethod
@@ -42,7 +43,7 @@ class PermanentFailures(Middleware):
     """Log why a message failed for good: Dramatiq only says "expected exception" for the
     actors' ``throws``, and a message whose row does not exist has nowhere else to say it."""
 
-    def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message,
+    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy,
                               *, result: object = None, exception: BaseException | None = None
                               ) -> None:
         if isinstance(exception, PermanentError):

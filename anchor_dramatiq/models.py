@@ -22,6 +22,13 @@ from anchor_dramatiq.db import (
     database,
     utcnow,
 )
+from anchor_dramatiq.vocabulary import (
+    PaymentOutcome,
+    SubmissionState,
+    SubmissionStatus,
+    TransactionKind,
+    TransactionStatus,
+)
 
 MAX_AMOUNT = Decimal(decimal.MAX_EMAX)
 
@@ -116,8 +123,8 @@ class Transaction(BaseModel):
     id = PolarisUUIDField(primary_key=True, default=uuid.uuid4)
     paging_token = pw.TextField(null=True)
     stellar_account = pw.TextField()
-    kind = pw.CharField(max_length=20, default="deposit")
-    status = pw.CharField(max_length=31, default="pending_external")
+    kind = pw.CharField(max_length=20, default=TransactionKind.DEPOSIT)
+    status = pw.CharField(max_length=31, default=TransactionStatus.PENDING_EXTERNAL)
     status_eta = pw.IntegerField(null=True)
     status_message = pw.TextField(null=True)
     stellar_transaction_id = pw.TextField(null=True)
@@ -154,7 +161,7 @@ class Transaction(BaseModel):
     quote_id = PolarisUUIDField(null=True)
     queue = pw.TextField(null=True)
     queued_at = UTCDateTimeField(null=True)
-    submission_status = pw.CharField(max_length=31, default="not_ready")
+    submission_status = pw.CharField(max_length=31, default=SubmissionStatus.NOT_READY)
 
     class Meta:
         table_name = "polaris_transaction"
@@ -186,7 +193,7 @@ class Submission(BaseModel):
     max_ledger = pw.BigIntegerField(null=True)
     fee = pw.BigIntegerField()
     purpose = pw.CharField(max_length=32)
-    state = pw.CharField(max_length=16, default="built", index=True)
+    state = pw.CharField(max_length=16, default=SubmissionState.BUILT, index=True)
     result_codes = pw.TextField(null=True)
     result_xdr = pw.TextField(null=True)
     error = pw.TextField(null=True)
@@ -242,7 +249,7 @@ class Payment(BaseModel):
     ledger = pw.IntegerField(null=True)
     created_at = UTCDateTimeField(null=True)
     recorded_at = UTCDateTimeField(default=utcnow)
-    outcome = pw.CharField(max_length=16, default="pending", index=True)
+    outcome = pw.CharField(max_length=16, default=PaymentOutcome.PENDING, index=True)
     reason = pw.TextField(null=True)
     transaction_id = PolarisUUIDField(null=True, index=True)
     published_at = UTCDateTimeField(null=True)

@@ -15,15 +15,19 @@ from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.models import JobRun, Payment, Payout, Submission, Transaction
 from anchor_dramatiq.payments.accounts import asset_accounts
+from anchor_dramatiq.vocabulary import (
+    FINAL_STATUSES,
+    LIVE_SUBMISSION_STATES,
+    PROBLEM_OUTCOMES,
+    PaymentOutcome,
+    PayoutState,
+    SubmissionState,
+    TransactionStatus,
+)
 
-#: Polaris statuses after which nothing more happens to a transaction.
-FINAL_STATUSES = frozenset({"completed", "refunded", "expired", "error", "no_market", "too_small",
-                            "too_large"})
 #: Statuses in which the anchor (these jobs), not the user or wallet, must act next.
-ANCHOR_SIDE_STATUSES = ("pending_user_transfer_complete", "pending_external", "pending_anchor",
-                        "pending_stellar")
-LIVE_SUBMISSION_STATES = ("built", "submitted")
-PROBLEM_OUTCOMES = ("unmatched", "ambiguous", "rejected")
+ANCHOR_SIDE_STATUSES = (TransactionStatus.PENDING_USER_TRANSFER_COMPLETE, TransactionStatus.PENDING_EXTERNAL,
+                        TransactionStatus.PENDING_ANCHOR, TransactionStatus.PENDING_STELLAR)
 LATENCY_WINDOW = dt.timedelta(hours=1)
 LATENCY_QUANTILES = (0.5, 0.9, 0.99)
 
@@ -61,7 +65,7 @@ def submission_counts() -> dict[str, int]:
     return dict(query.tuples())
 
 
-def oldest_live_submissions() -> dict[str, float]:
+def oldest_live_submissions() -> dict[str, float | None]:
     """Per live state (built, submitted): seconds since the oldest such envelope was stored."""
     now = utcnow()
     query = (Submission.select(Submission.state, fn.MIN(Submission.created_at))
@@ -73,7 +77,7 @@ def submission_latency() -> dict[str, Any]:
     """Seconds from stored envelope to settled, for submissions settled in the last hour."""
     since = utcnow() - LATENCY_WINDOW
     rows = (Submission.select(Submission.created_at, Submission.settled_at)
-            .where(Submission.settled_at >= since, Submission.state != "expired").tuples())
+            .where(Submission.settled_at >= since, Submission.state != SubmissionState.EXPIRED).tuples())
     latencies = sorted(max((settled - created).total_seconds(), 0.0) for created, settled in rows)
     quantiles = {}
     for q in LATENCY_QUANTILES:
@@ -90,11 +94,12 @@ def payment_counts() -> dict[str, int]:
 
 def oldest_pending_payment() -> float | None:
     """Seconds since the oldest payment still waiting to be processed was recorded."""
-    oldest = Payment.select(fn.MIN(Payment.recorded_at)).where(Payment.outcome == "pending").scalar()
+    oldest = (Payment.select(fn.MIN(Payment.recorded_at))
+              .where(Payment.outcome == PaymentOutcome.PENDING).scalar())
     return _age(utcnow(), Payment.recorded_at.python_value(oldest))
 
 
-def last_ticks() -> dict[str, float]:
+def last_ticks() -> dict[str, float | None]:
     """Per periodic tick actor: seconds since its last claimed tick (a stopped scheduler shows here)."""
     now = utcnow()
     query = JobRun.select(JobRun.actor, fn.MAX(JobRun.created_at)).group_by(JobRun.actor).tuples()
@@ -127,7 +132,8 @@ def stuck_items(older_than: float) -> dict[str, list[dict[str, Any]]]:
     payments = [
         {"operation_id": p.operation_id, "account": p.account, "recorded_at": p.recorded_at.isoformat(),
          "age_seconds": _age(now, p.recorded_at)}
-        for p in Payment.select().where(Payment.outcome == "pending", Payment.recorded_at < cutoff)
+        for p in Payment.select().where(Payment.outcome == PaymentOutcome.PENDING,
+                                        Payment.recorded_at < cutoff)
         .order_by(Payment.recorded_at)
     ]
     return {"transactions": transactions, "submissions": submissions, "payments": payments}
@@ -149,7 +155,7 @@ def problem_payments(limit: int = 50) -> list[dict[str, Any]]:
 
 def held_payouts(limit: int = 50) -> list[dict[str, Any]]:
     """Payouts whose call started and whose outcome is unknown: a person (or payout_status) decides."""
-    query = (Payout.select().where(Payout.state == "held")
+    query = (Payout.select().where(Payout.state == PayoutState.HELD)
              .order_by(Payout.started_at, Payout.id).limit(limit))
     return [{"transaction_id": str(p.transaction_id), "attempt": p.attempt,
              "idempotency_key": p.idempotency_key,
@@ -158,7 +164,7 @@ def held_payouts(limit: int = 50) -> list[dict[str, Any]]:
 
 
 def held_payout_count() -> int:
-    return Payout.select().where(Payout.state == "held").count()
+    return Payout.select().where(Payout.state == PayoutState.HELD).count()
 
 
 def asset_seeds(secret_key: Secret | None) -> dict[str, str | None] | None:

@@ -25,10 +25,10 @@ from periodiq import cron
 
 from anchor_dramatiq.config import get_settings
 from anchor_dramatiq.models import JobRun
+from anchor_dramatiq.queues import Queue
 
 log = logging.getLogger(__name__)
 
-PERIODIC_QUEUE = "periodic"
 SWEEP_TIME_LIMIT_MS = 120_000
 
 #: Every sweep actor by name, with its tick: used by the embedded scheduler and status.
@@ -63,7 +63,7 @@ def fan_out(sweep: dramatiq.Actor, offsets: tuple[int, ...]) -> None:
             sweep.send()
 
 
-def periodic(schedule_field: str, *, queue_name: str = PERIODIC_QUEUE,
+def periodic(schedule_field: str, *, queue_name: str = Queue.PERIODIC,
              time_limit: int = SWEEP_TIME_LIMIT_MS) -> Callable[[Callable[[], None]], dramatiq.Actor]:
     """Declare a sweep actor scheduled by the ``ANCHOR_<SCHEDULE_FIELD>`` setting."""
 
@@ -79,8 +79,8 @@ def periodic(schedule_field: str, *, queue_name: str = PERIODIC_QUEUE,
             except Exception:
                 log.exception("%s failed; the next tick runs it again", fn.__name__)
 
-        sweep = dramatiq.actor(run_sweep, actor_name=fn.__name__, queue_name=queue_name,
-                               max_retries=0, time_limit=time_limit)
+        sweep = dramatiq.actor(actor_name=fn.__name__, queue_name=queue_name,
+                               max_retries=0, time_limit=time_limit)(run_sweep)
         tick_name = f"{fn.__name__}_tick"
 
         def tick() -> None:
@@ -92,8 +92,8 @@ def periodic(schedule_field: str, *, queue_name: str = PERIODIC_QUEUE,
             fan_out(sweep, schedule.offsets)
 
         tick.__doc__ = f"periodiq tick for {fn.__name__} ({schedule})"
-        dramatiq.actor(tick, actor_name=tick_name, queue_name=queue_name, max_retries=0,
-                       periodic=cron(schedule.cron))
+        dramatiq.actor(actor_name=tick_name, queue_name=queue_name, max_retries=0,
+                       periodic=cron(schedule.cron))(tick)
         SWEEPS[fn.__name__] = (sweep, tick_name)
         return sweep
 

@@ -12,14 +12,12 @@ from dataclasses import dataclass
 
 import periodiq
 
+from anchor_dramatiq.errors import ScheduleError
+
 _FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _FIELD_RE = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _ALIASES = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
-
-
-class ScheduleError(ValueError):
-    """Not a schedule this project can run."""
 
 
 @dataclass(frozen=True)

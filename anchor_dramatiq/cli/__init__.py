@@ -42,6 +42,7 @@ def main() -> None:
 
 def _register() -> None:
     from anchor_dramatiq.cli import assets, basics, channels, demo, payments, payouts, status
+    from simnet.cli import simnet_command
 
     main.add_command(basics.migrate)
     main.add_command(demo.demo)
@@ -52,10 +53,6 @@ def _register() -> None:
     main.add_command(status.status)
     main.add_command(payments.payments)
     main.add_command(payouts.payouts)
-    try:
-        from simnet.cli import simnet_command
-    except ImportError:  # simnet is optional at import time while it is being built
-        return
     main.add_command(simnet_command, name="simnet")
 
 

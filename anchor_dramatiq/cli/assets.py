@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import TextIO
 
 import click
 from stellar_sdk import StrKey
@@ -23,7 +24,7 @@ INVALID_SEED = "invalid seed"
 ASSET_CODE = re.compile(r"^[A-Za-z0-9]{1,12}$")
 
 
-def read_seed(source: click.File) -> Secret:
+def read_seed(source: TextIO) -> Secret:
     """The first line of ``source`` as a Stellar seed, or a clear error."""
     seed = Secret(source.readline().strip())
     try:
@@ -51,7 +52,7 @@ def asset() -> None:
 @click.option("--sep", "seps", multiple=True, type=click.Choice(["6", "24", "31"]),
               default=("24",), show_default=True, help="Enable a SEP (repeatable)")
 @click.option("--update", is_flag=True, help="Replace the seed and fees of an existing asset")
-def add(code: str, issuer: str, seed_file: click.File, significant_decimals: int,
+def add(code: str, issuer: str, seed_file: TextIO, significant_decimals: int,
         deposit_fee_fixed: Decimal | None, deposit_fee_percent: Decimal | None,
         withdrawal_fee_fixed: Decimal | None, withdrawal_fee_percent: Decimal | None,
         seps: tuple[str, ...], update: bool) -> None:
@@ -65,7 +66,7 @@ def add(code: str, issuer: str, seed_file: click.File, significant_decimals: int
     seed = read_seed(seed_file)
     settings = load("secret_key")
     fields = {
-        "distribution_seed": encrypt_seed(seed, settings.secret_key),
+        "distribution_seed": encrypt_seed(seed, settings.key()),
         "significant_decimals": significant_decimals,
         "deposit_fee_fixed": deposit_fee_fixed,
         "deposit_fee_percent": deposit_fee_percent,

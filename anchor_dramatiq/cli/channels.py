@@ -6,6 +6,8 @@ standard input (never the command line) -- typically an asset's distribution acc
 
 from __future__ import annotations
 
+from typing import TextIO
+
 import click
 
 from anchor_dramatiq.cli.assets import read_seed
@@ -28,7 +30,7 @@ def channels() -> None:
 @click.option("--asset", "asset_code", help="Fund from this asset's distribution account.")
 @click.option("--seed-file", type=click.File("r"), help="Fund from this seed ('-' = stdin).")
 @click.option("--starting-balance", default="2", show_default=True, help="XLM per channel account.")
-def create(count: int, asset_code: str | None, seed_file: click.File | None, starting_balance: str) -> None:
+def create(count: int, asset_code: str | None, seed_file: TextIO | None, starting_balance: str) -> None:
     """Create COUNT funded channel accounts and register them."""
     from anchor_dramatiq.cli import load
 
@@ -38,7 +40,7 @@ def create(count: int, asset_code: str | None, seed_file: click.File | None, sta
         if asset is None:
             raise click.BadParameter(f"no asset {asset_code}", param_hint="--asset")
         try:
-            funder = distribution_keypair(asset, settings.secret_key)
+            funder = distribution_keypair(asset, settings.key())
         except (InvalidSeedError, SeedDecryptionError) as exc:  # neither message holds the seed
             raise click.ClickException(str(exc)) from None
     elif seed_file is not None:

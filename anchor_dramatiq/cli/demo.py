@@ -37,17 +37,19 @@ def demo(deposits: int, withdrawals: int, ledger_interval: float, channels: int,
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
 def run(threads: int) -> None:
     """Workers, scheduler and streamer in one process (in-process broker unless ANCHOR_BROKER_URL)."""
-    from anchor_dramatiq.cli import load
+    from anchor_dramatiq.boot import boot, declare_actors
+    from anchor_dramatiq.config import get_settings
     from anchor_dramatiq.embedded import EmbeddedWorkers, StreamerThread
 
-    settings = load("secret_key")
-    import actors
-
+    settings = get_settings()
+    settings.require("secret_key")
+    boot(settings)
+    broker = declare_actors()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    runtime = EmbeddedWorkers(actors.broker, threads=threads)
-    streamer = StreamerThread(settings, actors.broker)
+    runtime = EmbeddedWorkers(broker, threads=threads)
+    streamer = StreamerThread(settings, broker)
     runtime.start()
     streamer.start()
     click.echo(f"running: {threads} worker threads, scheduler, streamer (Ctrl-C to stop)", err=True)

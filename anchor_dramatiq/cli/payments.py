@@ -7,8 +7,10 @@ import json
 import click
 
 from anchor_dramatiq.models import Payment
+from anchor_dramatiq.vocabulary import PROBLEM_OUTCOMES, PaymentOutcome
 
-OUTCOMES = ("unmatched", "ambiguous", "rejected", "pending", "matched")
+#: The outcome words as click shows them (by value: click matches Enum choices by name).
+OUTCOMES = tuple(o.value for o in (*PROBLEM_OUTCOMES, PaymentOutcome.PENDING, PaymentOutcome.MATCHED))
 
 
 def listed(outcome: str, account: str | None, limit: int) -> list[dict[str, str | None]]:
@@ -26,7 +28,8 @@ def listed(outcome: str, account: str | None, limit: int) -> list[dict[str, str 
 
 
 @click.command()
-@click.option("--outcome", type=click.Choice(OUTCOMES), default="unmatched", show_default=True,
+@click.option("--outcome", type=click.Choice(OUTCOMES), default=PaymentOutcome.UNMATCHED.value,
+              show_default=True,
               help="Which payments: unmatched, ambiguous and rejected ones need a human")
 @click.option("--account", help="Only payments to this watched account")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)

@@ -8,9 +8,11 @@ import uuid
 import click
 
 from anchor_dramatiq.models import Payout, Transaction
-from anchor_dramatiq.withdrawals import payouts as records
+from anchor_dramatiq.vocabulary import PayoutState, TransactionStatus
 
-STATES = (records.HELD, records.STARTED, records.RELEASED, records.QUEUED, records.DONE)
+#: The states as click shows them (by value: click matches Enum choices by name).
+STATES = tuple(s.value for s in (PayoutState.HELD, PayoutState.STARTED, PayoutState.RELEASED,
+                                 PayoutState.QUEUED, PayoutState.DONE))
 
 
 def listed(state: str, limit: int) -> list[dict[str, str | int | None]]:
@@ -31,7 +33,7 @@ def payouts() -> None:
 
 
 @payouts.command("list")
-@click.option("--state", type=click.Choice(STATES), default=records.HELD, show_default=True,
+@click.option("--state", type=click.Choice(STATES), default=PayoutState.HELD.value, show_default=True,
               help="Which payouts: held ones need a person (or the rails' payout_status)")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document")
@@ -69,7 +71,8 @@ def resolve(transaction_id: uuid.UUID, paid: bool, completed: bool, external_id:
     load()
     try:
         if paid:
-            status = resolve_paid(transaction_id, "completed" if completed else "pending_external",
+            paid_status = TransactionStatus.COMPLETED if completed else TransactionStatus.PENDING_EXTERNAL
+            status = resolve_paid(transaction_id, paid_status,
                                   by="operator", external_transaction_id=external_id)
             click.echo(f"{transaction_id}: payout resolved as paid; transaction is {status}")
         else:

@@ -9,16 +9,15 @@ import click
 
 from anchor_dramatiq import observe
 from anchor_dramatiq.config import Settings
+from anchor_dramatiq.queues import Queue
 
 DEFAULT_STUCK_AFTER = 900
 HORIZON_STATUS_TIMEOUT = 5.0
 
 
 def queue_names() -> list[str]:
-    """Every queue an actor is declared on (importing ``actors`` declares them all)."""
-    from actors import broker
-
-    return sorted(q for q in broker.get_declared_queues() if not q.endswith((".DQ", ".XQ")))
+    """Every queue an actor is declared on."""
+    return sorted(Queue)
 
 
 def queue_depths(broker_url: str, names: list[str]) -> dict[str, dict[str, int | None]]:

@@ -10,6 +10,7 @@ runs until every transaction is terminal, then checks the database against the l
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ import click
 
 from anchor_dramatiq.config import Settings, configure
 from anchor_dramatiq.crypto import Secret
-from anchor_dramatiq.logs import setup_logging
 from simnet import Simnet
 
 
@@ -71,6 +71,7 @@ def arm_faults(sim: Simnet) -> None:
 
 def run_demo(options: DemoOptions, echo=click.echo) -> int:
     """Run the demo; 0 if every transaction ended as expected and the ledger agrees."""
+    from anchor_dramatiq.boot import boot, declare_actors
     from anchor_dramatiq.demo import report
     from anchor_dramatiq.demo import world as world_module
     from anchor_dramatiq.embedded import EmbeddedWorkers, StreamerThread
@@ -82,8 +83,8 @@ def run_demo(options: DemoOptions, echo=click.echo) -> int:
     with Simnet(ledger_interval=options.ledger_interval) as sim:
         settings = demo_settings(sim.url, sim.passphrase, database)
         configure(settings)
-        setup_logging(settings)
-        import actors  # installs the in-process broker and declares every actor
+        boot(settings)
+        broker = declare_actors()
 
         migrate()
         echo(f"simnet at {sim.url}; database {database}")
@@ -95,8 +96,8 @@ def run_demo(options: DemoOptions, echo=click.echo) -> int:
         if options.faults:
             arm_faults(sim)
             echo("faults on: submission timeouts that still apply, 503s, dropped streams")
-        runtime = EmbeddedWorkers(actors.broker, threads=8)
-        streamer = StreamerThread(settings, actors.broker)
+        runtime = EmbeddedWorkers(broker, threads=8)
+        streamer = StreamerThread(settings, broker)
         runtime.start()
         streamer.start()
         payer = threading.Thread(target=_pay_when_streaming, args=(world, settings),
@@ -139,7 +140,7 @@ def _watch(world, timeout: float, echo) -> bool:
     """Live progress until every transaction is terminal or ``timeout`` passes."""
     from anchor_dramatiq.demo.report import progress_line
 
-    interactive = click.get_text_stream("stdout").isatty()
+    interactive = sys.stdout.isatty()
     deadline = time.monotonic() + timeout
     last_printed = 0.0
     while True:

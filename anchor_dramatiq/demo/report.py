@@ -10,8 +10,15 @@ from peewee import fn
 
 from anchor_dramatiq.demo.world import TREASURY, WALLET_BALANCE, World
 from anchor_dramatiq.models import Payment, Submission, Transaction
+from anchor_dramatiq.vocabulary import (
+    FINAL_STATUSES,
+    PROBLEM_OUTCOMES,
+    PaymentOutcome,
+    SubmissionPurpose,
+    SubmissionState,
+    TransactionStatus,
+)
 
-TERMINAL = {"completed", "error", "refunded", "expired", "no_market", "too_small", "too_large"}
 BAR_WIDTH = 24
 
 
@@ -29,8 +36,8 @@ def bar(done: int, total: int) -> str:
 def progress_line(world: World) -> tuple[str, bool]:
     """One line of live progress, and whether every transaction is terminal."""
     deposits, withdrawals = status_counts(world.deposits), status_counts(world.withdrawals)
-    done_d = sum(n for s, n in deposits.items() if s in TERMINAL)
-    done_w = sum(n for s, n in withdrawals.items() if s in TERMINAL)
+    done_d = sum(n for s, n in deposits.items() if s in FINAL_STATUSES)
+    done_w = sum(n for s, n in withdrawals.items() if s in FINAL_STATUSES)
     ticking = " ".join(f"{s}={n}" for s, n in sorted((deposits + withdrawals).items()))
     line = (f"deposits {bar(done_d, len(world.deposits))}  "
             f"withdrawals {bar(done_w, len(world.withdrawals))}  {ticking}")
@@ -42,11 +49,11 @@ def summary(world: World, elapsed: float) -> list[str]:
     ids = world.deposits + world.withdrawals
     rows = (Transaction.select(Transaction.kind, Transaction.status, fn.COUNT(Transaction.id))
             .where(Transaction.id.in_(ids)).group_by(Transaction.kind, Transaction.status).tuples())
-    succeeded = Submission.select().where((Submission.state == "succeeded")
-                                          & (Submission.purpose != "channels"))
+    succeeded = Submission.select().where((Submission.state == SubmissionState.SUCCEEDED)
+                                          & (Submission.purpose != SubmissionPurpose.CHANNELS))
     ledgers = {s.ledger for s in succeeded if s.ledger}
     deposit_rows = list(Transaction.select().where(Transaction.id.in_(world.deposits)
-                                                   & (Transaction.status == "completed")))
+                                                   & (Transaction.status == TransactionStatus.COMPLETED)))
     waits = [(t.completed_at - t.queued_at).total_seconds() for t in deposit_rows
              if t.completed_at and t.queued_at]
     lines = ["", "transactions by final status"]
@@ -61,7 +68,7 @@ def summary(world: World, elapsed: float) -> list[str]:
         lines.append(f"  funding -> completed         median {statistics.median(waits):.2f}s, "
                      f"max {max(waits):.2f}s")
     lines.append("payments needing a human (refund)")
-    needing = Payment.select().where(Payment.outcome.in_(["unmatched", "ambiguous", "rejected"]))
+    needing = Payment.select().where(Payment.outcome.in_(PROBLEM_OUTCOMES))
     lines += [f"  {p.outcome:<10} {p.amount} {p.asset_code}:{(p.asset_issuer or '')[:8]}… "
               f"from {(p.from_address or '')[:8]}…  {p.reason}" for p in needing]
     if not needing.exists():
@@ -77,7 +84,7 @@ def discrepancies(world: World) -> list[str]:
     deposits = list(Transaction.select().where(Transaction.id.in_(world.deposits)))
     withdrawals = list(Transaction.select().where(Transaction.id.in_(world.withdrawals)))
     for row in deposits + withdrawals:
-        if row.status != "completed":
+        if row.status != TransactionStatus.COMPLETED:
             problems.append(f"{row.kind} {row.id} ended {row.status}: {row.status_message}")
         elif not row.stellar_transaction_id or not (sim.transaction(row.stellar_transaction_id) or {}).get(
                 "successful"):
@@ -85,7 +92,7 @@ def discrepancies(world: World) -> list[str]:
                             "not successful on the ledger")
     owed: dict[str, Decimal] = {}
     for row in deposits:
-        if row.status == "completed":
+        if row.status == TransactionStatus.COMPLETED:
             owed[row.to_address] = owed.get(row.to_address, Decimal(0)) + row.amount_out
     for user in world.depositors:
         expected = owed.get(user.public_key, Decimal(0))
@@ -93,11 +100,11 @@ def discrepancies(world: World) -> list[str]:
         if got != expected:
             problems.append(f"depositor {user.public_key} holds {got}, deposits paid {expected}")
     for row in withdrawals:
-        if row.status == "completed" and row.amount_in != row.amount_expected:
+        if row.status == TransactionStatus.COMPLETED and row.amount_in != row.amount_expected:
             problems.append(f"withdrawal {row.id}: amount_in {row.amount_in} != {row.amount_expected}")
     by_id = {row.id: row for row in withdrawals}
     sent = [by_id[tx_id].amount_expected for tx_id in world.withdrawals]  # what each wallet paid
-    paid_out = sum((r.amount_out for r in deposits if r.status == "completed"), Decimal(0))
+    paid_out = sum((r.amount_out for r in deposits if r.status == TransactionStatus.COMPLETED), Decimal(0))
     stray_memo_less = Decimal("12.34")
     expected_distribution = TREASURY + sum(sent, Decimal(0)) + stray_memo_less - paid_out
     got = sim.balance(world.distribution.public_key, asset)
@@ -108,8 +115,8 @@ def discrepancies(world: World) -> list[str]:
             problems.append(f"withdrawer {user.public_key} was charged other than {amount}")
     outcomes = Counter(p.outcome for p in Payment.select())
     # unmatched: the treasury top-up and the stray memo-less payment
-    expected_outcomes = Counter({"matched": len(world.withdrawals), "unmatched": 2,
-                                 "rejected": 1 if world.withdrawals else 0})
+    expected_outcomes = Counter({PaymentOutcome.MATCHED: len(world.withdrawals), PaymentOutcome.UNMATCHED: 2,
+                                 PaymentOutcome.REJECTED: 1 if world.withdrawals else 0})
     if +outcomes != +expected_outcomes:
         problems.append(f"payments recorded {dict(outcomes)}, expected {dict(+expected_outcomes)}")
     return problems

@@ -11,12 +11,14 @@ from decimal import Decimal
 
 from stellar_sdk import Asset as StellarAsset
 from stellar_sdk import Keypair, Server, TransactionBuilder
+from stellar_sdk.operation import Operation
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.crypto import Secret, encrypt_seed
 from anchor_dramatiq.models import Asset, Transaction
 from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.horizon import horizon_server
+from anchor_dramatiq.vocabulary import TransactionKind, TransactionStatus
 from simnet import Simnet
 
 ASSET_CODE = "USDC"
@@ -79,7 +81,7 @@ def open_accounts(server: Server, sim: Simnet, funder: Keypair, accounts: list[K
         step = min(step, SIGNATURES_PER_TX - 1)
     for start in range(0, len(accounts), step):
         group = accounts[start:start + step]
-        ops = []
+        ops: list[Operation] = []
         for keypair in group:
             ops.append(CreateAccount(keypair.public_key, xlm))
             ops += [ChangeTrust(asset, source=keypair.public_key) for asset in trust]
@@ -110,7 +112,7 @@ def build_world(sim: Simnet, settings: Settings, deposits: int, withdrawals: int
 
         world.asset = Asset.create(
             code=ASSET_CODE, issuer=issuer.public_key, significant_decimals=2,
-            distribution_seed=encrypt_seed(Secret(distribution.secret), settings.secret_key),
+            distribution_seed=encrypt_seed(Secret(distribution.secret), settings.key()),
             deposit_fee_fixed=Decimal("1"), withdrawal_fee_fixed=Decimal("1"),
             sep24_enabled=True, sep6_enabled=True)
         if channel_count:
@@ -130,7 +132,8 @@ def build_world(sim: Simnet, settings: Settings, deposits: int, withdrawals: int
         user = world.depositors[index % len(world.depositors)]
         row = Transaction.create(
             stellar_account=user.public_key, to_address=user.public_key, asset=world.asset,
-            kind="deposit", protocol="sep24", status="pending_user_transfer_start",
+            kind=TransactionKind.DEPOSIT, protocol="sep24",
+            status=TransactionStatus.PENDING_USER_TRANSFER_START,
             amount_expected=Decimal(rng.randrange(1000, 50000)) / 100)
         world.deposits.append(row.id)
     for index in range(withdrawals):
@@ -138,8 +141,9 @@ def build_world(sim: Simnet, settings: Settings, deposits: int, withdrawals: int
         tx_id = uuid.uuid4()
         Transaction.create(
             id=tx_id, stellar_account=user.public_key, from_address=user.public_key,
-            asset=world.asset, kind="withdrawal", protocol="sep24",
-            status="pending_user_transfer_start", memo_type="hash", memo=polaris_hash_memo(tx_id),
+            asset=world.asset, kind=TransactionKind.WITHDRAWAL, protocol="sep24",
+            status=TransactionStatus.PENDING_USER_TRANSFER_START, memo_type="hash",
+            memo=polaris_hash_memo(tx_id),
             receiving_anchor_account=distribution.public_key,
             amount_expected=Decimal(rng.randrange(1000, 50000)) / 100)
         world.withdrawals.append(tx_id)

@@ -7,12 +7,11 @@
 - :func:`resume_deposits` -- the sweep that re-derives lost work from the database.
 """
 
-from anchor_dramatiq.deposits.messages import STELLAR_QUEUE
 from anchor_dramatiq.deposits.poll import poll_pending_deposits
 from anchor_dramatiq.deposits.ready import DepositRejected, deposit_funded
 from anchor_dramatiq.deposits.resume import resume_deposits
 from anchor_dramatiq.deposits.submit import submit_deposit
 from anchor_dramatiq.deposits.trustlines import check_trustlines
 
-__all__ = ["STELLAR_QUEUE", "DepositRejected", "check_trustlines", "deposit_funded",
+__all__ = ["DepositRejected", "check_trustlines", "deposit_funded",
            "poll_pending_deposits", "resume_deposits", "submit_deposit"]

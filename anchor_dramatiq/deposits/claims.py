@@ -20,10 +20,16 @@ from peewee import JOIN
 from anchor_dramatiq import dbclock
 from anchor_dramatiq.db import database, is_postgres, is_sqlite
 from anchor_dramatiq.deposits.messages import send_submit
-from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS
 from anchor_dramatiq.models import Asset, Submission, SubmissionItem, Transaction
+from anchor_dramatiq.vocabulary import (
+    DEPOSIT_KINDS,
+    OperationKind,
+    SubmissionState,
+    SubmissionStatus,
+    TransactionStatus,
+)
 
-CLAIMABLE = ("ready", "unblocked")
+CLAIMABLE = (SubmissionStatus.READY, SubmissionStatus.UNBLOCKED)
 
 
 def write_lock():
@@ -35,16 +41,16 @@ def write_lock():
 
 def _deposit(transaction_id: uuid.UUID):
     return ((Transaction.id == transaction_id) & Transaction.kind.in_(DEPOSIT_KINDS)
-            & (Transaction.status == "pending_anchor"))
+            & (Transaction.status == TransactionStatus.PENDING_ANCHOR))
 
 
 def claim(transaction_id: uuid.UUID, claim_timeout: int) -> bool:
     """Take a ready (or abandoned) deposit; False if someone else holds it or it moved on."""
     stale = dbclock.shifted(-claim_timeout)
     claimable = (Transaction.submission_status.in_(CLAIMABLE)
-                 | ((Transaction.submission_status == "processing")
+                 | ((Transaction.submission_status == SubmissionStatus.PROCESSING)
                     & (Transaction.queued_at.is_null() | (Transaction.queued_at < stale))))
-    return bool(Transaction.update(submission_status="processing", queued_at=dbclock.now())
+    return bool(Transaction.update(submission_status=SubmissionStatus.PROCESSING, queued_at=dbclock.now())
                 .where(_deposit(transaction_id) & claimable
                        & (Transaction.pending_signatures == False))  # noqa: E712
                 .execute())
@@ -57,8 +63,8 @@ def claim_mates(lead: Transaction, limit: int) -> list[Transaction]:
     with write_lock():
         query = (Transaction.select(Transaction.id)
                  .where((Transaction.asset == lead.asset_id) & Transaction.kind.in_(DEPOSIT_KINDS)
-                        & (Transaction.status == "pending_anchor")
-                        & (Transaction.submission_status == "ready")
+                        & (Transaction.status == TransactionStatus.PENDING_ANCHOR)
+                        & (Transaction.submission_status == SubmissionStatus.READY)
                         & Transaction.memo.is_null() & (Transaction.id != lead.id)
                         & (Transaction.pending_signatures == False))  # noqa: E712
                  .order_by(Transaction.queued_at).limit(limit))
@@ -67,18 +73,21 @@ def claim_mates(lead: Transaction, limit: int) -> list[Transaction]:
         ids = [row.id for row in query]
         if not ids:
             return []
-        (Transaction.update(submission_status="processing", queued_at=dbclock.now())
-         .where(Transaction.id.in_(ids) & (Transaction.submission_status == "ready")).execute())
+        (Transaction.update(submission_status=SubmissionStatus.PROCESSING, queued_at=dbclock.now())
+         .where(Transaction.id.in_(ids)
+                & (Transaction.submission_status == SubmissionStatus.READY)).execute())
     return list(Transaction.select(Transaction, Asset).join(Asset)
-                .where(Transaction.id.in_(ids) & (Transaction.submission_status == "processing")))
+                .where(Transaction.id.in_(ids)
+                       & (Transaction.submission_status == SubmissionStatus.PROCESSING)))
 
 
 def back_to_ready(transaction_ids: Iterable[uuid.UUID], *, nudge: bool = True) -> list[uuid.UUID]:
     """Give claimed deposits back (nothing was paid) and nudge ``submit_deposit`` for each."""
     moved = []
     for transaction_id in transaction_ids:
-        changed = (Transaction.update(submission_status="ready", queued_at=dbclock.now())
-                   .where(_deposit(transaction_id) & (Transaction.submission_status == "processing"))
+        changed = (Transaction.update(submission_status=SubmissionStatus.READY, queued_at=dbclock.now())
+                   .where(_deposit(transaction_id)
+                          & (Transaction.submission_status == SubmissionStatus.PROCESSING))
                    .execute())
         if changed:
             moved.append(transaction_id)
@@ -89,8 +98,9 @@ def back_to_ready(transaction_ids: Iterable[uuid.UUID], *, nudge: bool = True) -
 
 # A submission that may still apply, or one that paid the deposit (an account creation
 # alone paid nothing: the deposit went on to pending_trust and may be paid later).
-_PAYS = (Submission.state.in_(("built", "submitted"))
-         | ((Submission.state == "succeeded") & (SubmissionItem.op_kind != "create_account")))
+_PAYS = (Submission.state.in_((SubmissionState.BUILT, SubmissionState.SUBMITTED))
+         | ((Submission.state == SubmissionState.SUCCEEDED)
+            & (SubmissionItem.op_kind != OperationKind.CREATE_ACCOUNT)))
 
 
 def current_submission(transaction_id: uuid.UUID) -> Submission | None:

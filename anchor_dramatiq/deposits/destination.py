@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from stellar_sdk import MuxedAccount, Server
 
+from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.models import Asset, Transaction
-from anchor_dramatiq.stellar.answers import NoAnswer, read
+from anchor_dramatiq.stellar.answers import read
 
 LOOKUP_CONCURRENCY = 8  # parallel account lookups per batch (a batch has up to 100 deposits)
 

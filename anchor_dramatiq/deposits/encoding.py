@@ -11,13 +11,10 @@ import base64
 
 from stellar_sdk import HashMemo, IdMemo, Memo, MuxedAccount, NoneMemo, TextMemo
 
+from anchor_dramatiq.errors import Unencodable
 from anchor_dramatiq.models import Transaction
 
 MEMO_TYPES = ("text", "id", "hash")
-
-
-class Unencodable(ValueError):
-    """The row cannot be turned into a Stellar payment; the message names the field."""
 
 
 def memo_of(transaction: Transaction) -> Memo:

@@ -12,10 +12,9 @@ import uuid
 
 import dramatiq
 
-log = logging.getLogger(__name__)
+from anchor_dramatiq.queues import ActorName, Queue
 
-STELLAR_QUEUE = "stellar"
-SUBMIT_DEPOSIT = "submit_deposit"
+log = logging.getLogger(__name__)
 
 
 def send_submit(transaction_id: uuid.UUID | str, delay_ms: int | None = None) -> bool:
@@ -23,8 +22,9 @@ def send_submit(transaction_id: uuid.UUID | str, delay_ms: int | None = None) ->
 
     A failed send loses nothing: the deposit stays ``ready`` and the next sweep re-sends it.
     """
-    message = dramatiq.Message(queue_name=STELLAR_QUEUE, actor_name=SUBMIT_DEPOSIT,
-                               args=(str(transaction_id),), kwargs={}, options={})
+    message: dramatiq.Message[None] = dramatiq.Message(
+        queue_name=Queue.STELLAR, actor_name=ActorName.SUBMIT_DEPOSIT,
+        args=(str(transaction_id),), kwargs={}, options={})
     try:
         dramatiq.get_broker().enqueue(message, delay=delay_ms)
     except Exception:

@@ -16,6 +16,7 @@ from stellar_sdk import TransactionEnvelope
 
 from anchor_dramatiq.models import Submission, Transaction
 from anchor_dramatiq.stellar.submission import parse_envelope
+from anchor_dramatiq.vocabulary import DepositResult, SubmissionStatus, TransactionStatus
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +32,25 @@ def needs_more_signatures(account_json: dict, public_key: str) -> bool:
     return master == 0 or master < medium
 
 
-def adopt_signed_envelope(transaction: Transaction, submission: Submission, passphrase: str) -> str | None:
+def adopt_signed_envelope(transaction: Transaction, submission: Submission,
+                          passphrase: str) -> DepositResult | None:
     """Take the anchor's signed ``envelope_xdr`` into the stored submission.
 
     Returns None when this call adopted it (the deposit is ``processing`` again and nobody
     else is submitting it), else why not.
     """
     if transaction.pending_signatures or not transaction.envelope_xdr:
-        return "awaiting signatures"
+        return DepositResult.AWAITING_SIGNATURES
     envelope = parse_envelope(transaction.envelope_xdr, passphrase)
     if not isinstance(envelope, TransactionEnvelope) or envelope.hash_hex() != submission.hash:
-        return "envelope_xdr no longer matches the stored transaction"
+        return DepositResult.ENVELOPE_CHANGED
     Submission.update(envelope_xdr=envelope.to_xdr()).where(Submission.id == submission.id).execute()
     submission.envelope_xdr = envelope.to_xdr()
-    if not (Transaction.update(submission_status="processing", status_message=None)
-            .where((Transaction.id == transaction.id) & (Transaction.status == "pending_anchor")
-                   & Transaction.submission_status.in_(("blocked", "unblocked"))).execute()):
-        return "adopted by another worker"
+    if not (Transaction.update(submission_status=SubmissionStatus.PROCESSING, status_message=None)
+            .where((Transaction.id == transaction.id)
+                   & (Transaction.status == TransactionStatus.PENDING_ANCHOR)
+                   & Transaction.submission_status.in_((SubmissionStatus.BLOCKED,
+                                                        SubmissionStatus.UNBLOCKED))).execute()):
+        return DepositResult.ADOPTED_ELSEWHERE
     log.info("deposit %s: signed envelope adopted for %s", transaction.id, submission.hash)
     return None

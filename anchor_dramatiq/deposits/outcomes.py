@@ -24,6 +24,7 @@ from anchor_dramatiq.models import Submission, SubmissionItem, Transaction
 from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.submission import Outcome, claimable_balance_ids
 from anchor_dramatiq.transitions import transition
+from anchor_dramatiq.vocabulary import OperationKind, SubmissionState, SubmissionStatus, TransactionStatus
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +55,19 @@ FAILED_OP_REASONS = {
 
 def apply_outcome(outcome: Outcome, settings: Settings) -> None:
     """Route every deposit of a settled submission; a pending outcome changes nothing."""
-    if outcome.state == "pending":
+    if outcome.state == SubmissionState.PENDING:
         return
     submission = outcome.submission
     channels.release(submission.channel, submission.hash)
     items: dict[uuid.UUID, list] = defaultdict(list)
     for item in submission.items.order_by(SubmissionItem.op_index):
         items[item.transaction_id].append(item)
-    if outcome.state == "succeeded":
+    if outcome.state == SubmissionState.SUCCEEDED:
         balance_ids = claimable_balance_ids((outcome.record or {}).get("result_xdr")
                                             or submission.result_xdr)
         for transaction_id, its in items.items():
             _succeeded(transaction_id, its, outcome, balance_ids, settings)
-    elif outcome.state == "expired":
+    elif outcome.state == SubmissionState.EXPIRED:
         back_to_ready(items)
     else:
         _failed(items, outcome)
@@ -78,18 +79,19 @@ def _succeeded(transaction_id: uuid.UUID, its: list, outcome: Outcome, balance_i
     stellar_id = record.get("hash") or outcome.submission.hash
     paging_token = record.get("paging_token") or outcome.submission.paging_token
     kinds = {item.op_kind for item in its}
-    if kinds == {"create_account"}:
-        transition(transaction_id, ["pending_anchor"], "pending_trust", submission_status="pending_trust",
+    if kinds == {OperationKind.CREATE_ACCOUNT}:
+        transition(transaction_id, [TransactionStatus.PENDING_ANCHOR], TransactionStatus.PENDING_TRUST,
+                   submission_status=SubmissionStatus.PENDING_TRUST,
                    status_message=None, queue=None, queued_at=None, envelope_xdr=None,
                    pending_signatures=False)
         return
     balance_id = next((balance_ids[i.op_index] for i in its if i.op_index in balance_ids), None)
-    fields = {"submission_status": "completed", "stellar_transaction_id": stellar_id,
+    fields = {"submission_status": SubmissionStatus.COMPLETED, "stellar_transaction_id": stellar_id,
               "paging_token": paging_token, "completed_at": utcnow(), "status_message": None,
               "queue": None, "queued_at": None, "pending_signatures": False}
     if balance_id:
         fields["claimable_balance_id"] = balance_id
-    if transition(transaction_id, ["pending_anchor"], "completed", **fields):
+    if transition(transaction_id, [TransactionStatus.PENDING_ANCHOR], TransactionStatus.COMPLETED, **fields):
         _after_deposit(transaction_id, settings)
 
 
@@ -134,7 +136,8 @@ def _route_failure(transaction_id: uuid.UUID, tx_code: str | None, op_code: str 
     else:
         codes = json.dumps({"transaction": tx_code, "operation": op_code})
         reason = FAILED_OP_REASONS.get(op_code or "")
-        transition(transaction_id, ["pending_anchor"], "error", submission_status="failed",
+        transition(transaction_id, [TransactionStatus.PENDING_ANCHOR], TransactionStatus.ERROR,
+                   submission_status=SubmissionStatus.FAILED,
                    status_message=f"Stellar refused the payment ({where}): {codes}"
                                   + (f"; {reason}" if reason else ""),
                    queue=None, queued_at=None)
@@ -152,9 +155,11 @@ def hold(submission: Submission, tx_code: str) -> None:
 
 def _block(transaction_id: uuid.UUID, message: str) -> None:
     """Stop without spinning: the anchor fixes the cause and sets it back to 'unblocked'."""
-    changed = (Transaction.update(submission_status="blocked", status_message=message, queue=None,
+    changed = (Transaction.update(submission_status=SubmissionStatus.BLOCKED, status_message=message,
+                                  queue=None,
                                   queued_at=None)
-               .where((Transaction.id == transaction_id) & (Transaction.status == "pending_anchor"))
+               .where((Transaction.id == transaction_id)
+                      & (Transaction.status == TransactionStatus.PENDING_ANCHOR))
                .execute())
     if changed:
         log.error("deposit %s blocked: %s", transaction_id, message)

@@ -13,10 +13,11 @@ import logging
 
 from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.deposits.messages import send_submit
-from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS, FUNDABLE, DepositRejected, mark_ready
+from anchor_dramatiq.deposits.ready import FUNDABLE, DepositRejected, mark_ready
 from anchor_dramatiq.errors import RailsError
 from anchor_dramatiq.integrations import rails_for
 from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.vocabulary import DEPOSIT_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,11 @@ def waiting_deposits(after: tuple | None, limit: int) -> list[Transaction]:
 
 
 def poll_pending_deposits(settings: Settings | None = None, page_size: int = PAGE_SIZE) -> int:
-    """One sweep; returns how many deposits were marked ready."""
+    """One sweep; returns how many deposits were marked ready.
+
+    Raises :class:`RailsError` when the integration's ``poll_pending_deposits`` raised (the
+    sweep logs it; the next tick polls again).
+    """
     settings = settings or get_settings()
     rails = rails_for(settings.rails)
     ready = 0
@@ -44,7 +49,7 @@ def poll_pending_deposits(settings: Settings | None = None, page_size: int = PAG
         if not page:
             return ready
         after = (page[-1].started_at, page[-1].id)
-        by_id = {t.id: t for t in page}
+        by_id: dict[object, Transaction] = {t.id: t for t in page}
         try:
             funded = rails.poll_pending_deposits(page)
         except Exception as exc:

@@ -12,22 +12,21 @@ import logging
 import uuid
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
 
 from stellar_sdk import MuxedAccount
 
 from anchor_dramatiq.db import STROOP, utcnow
-from anchor_dramatiq.deposits.messages import STELLAR_QUEUE, send_submit
+from anchor_dramatiq.deposits.messages import send_submit
+from anchor_dramatiq.errors import DepositRejected
 from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.queues import Queue
 from anchor_dramatiq.transitions import transition
+from anchor_dramatiq.vocabulary import DEPOSIT_KINDS, SubmissionStatus, TransactionStatus
 
 log = logging.getLogger(__name__)
 
-DEPOSIT_KINDS = ("deposit", "deposit-exchange")
-FUNDABLE = ("pending_user_transfer_start", "pending_external")
-
-
-class DepositRejected(ValueError):
-    """The reported funding cannot be paid; the reason is recorded on the deposit."""
+FUNDABLE = (TransactionStatus.PENDING_USER_TRANSFER_START, TransactionStatus.PENDING_EXTERNAL)
 
 
 @dataclass(frozen=True)
@@ -110,13 +109,15 @@ def mark_ready(transaction: Transaction, amount_in: object, amount_fee: object |
     try:
         amounts = validate(transaction, amount_in, amount_fee, amount_out)
     except DepositRejected as exc:
-        transition(transaction.id, FUNDABLE, "error", submission_status="failed",
+        transition(transaction.id, FUNDABLE, TransactionStatus.ERROR,
+                   submission_status=SubmissionStatus.FAILED,
                    status_message=str(exc), **extra)
         log.error("deposit %s rejected: %s", transaction.id, exc)
         raise
-    moved = transition(transaction.id, FUNDABLE, "pending_anchor", submission_status="ready",
+    moved = transition(transaction.id, FUNDABLE, TransactionStatus.PENDING_ANCHOR,
+                       submission_status=SubmissionStatus.READY,
                        amount_in=amounts.amount_in, amount_fee=amounts.amount_fee,
-                       amount_out=amounts.amount_out, status_message=None, queue=STELLAR_QUEUE,
+                       amount_out=amounts.amount_out, status_message=None, queue=Queue.STELLAR,
                        queued_at=utcnow(), **extra)
     if moved and nudge:
         send_submit(transaction.id)
@@ -131,13 +132,15 @@ def deposit_funded(transaction_id: uuid.UUID | str, amount_in: object, amount_fe
     Validates the amounts (``amount_fee`` defaults to the asset's deposit fee, ``amount_out``
     to ``amount_in - amount_fee``), marks the deposit ready and enqueues ``submit_deposit``
     without waiting for the next poll. Idempotent: a second call for the same deposit
-    returns False and changes nothing. Needs the broker set up (``import actors`` or
-    :func:`anchor_dramatiq.broker.setup`).
+    returns False and changes nothing. Needs the broker set up
+    (:func:`anchor_dramatiq.boot.boot`).
     """
     transaction = Transaction.get_or_none(Transaction.id == uuid.UUID(str(transaction_id)))
     if transaction is None:
         raise LookupError(f"no transaction {transaction_id}")
     if transaction.kind not in DEPOSIT_KINDS:
         raise DepositRejected(f"transaction {transaction_id} is a {transaction.kind}, not a deposit")
-    extra = {"external_transaction_id": external_transaction_id} if external_transaction_id else {}
+    extra: dict[str, Any] = {}
+    if external_transaction_id:
+        extra["external_transaction_id"] = external_transaction_id
     return mark_ready(transaction, amount_in, amount_fee, amount_out, **extra)

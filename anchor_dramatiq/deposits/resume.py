@@ -16,9 +16,15 @@ from peewee import JOIN
 from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.deposits.messages import send_submit
-from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS
 from anchor_dramatiq.deposits.submit import grace_seconds
 from anchor_dramatiq.models import Submission, SubmissionItem, Transaction
+from anchor_dramatiq.vocabulary import (
+    DEPOSIT_KINDS,
+    SubmissionPurpose,
+    SubmissionState,
+    SubmissionStatus,
+    TransactionStatus,
+)
 
 SWEEP_LIMIT = 1000
 
@@ -28,19 +34,22 @@ def resume_deposits(settings: Settings | None = None) -> int:
     settings = settings or get_settings()
     now = utcnow()
     stale_claim = now - dt.timedelta(seconds=settings.claim_timeout)
-    ours = Transaction.kind.in_(DEPOSIT_KINDS) & (Transaction.status == "pending_anchor")
+    ours = Transaction.kind.in_(DEPOSIT_KINDS) & (Transaction.status == TransactionStatus.PENDING_ANCHOR)
     ids: list = []
     ids += [t.id for t in Transaction.select(Transaction.id).where(
-        ours & Transaction.submission_status.in_(("ready", "unblocked", "processing"))
+        ours & Transaction.submission_status.in_((SubmissionStatus.READY, SubmissionStatus.UNBLOCKED,
+                                                  SubmissionStatus.PROCESSING))
         & (Transaction.queued_at.is_null() | (Transaction.queued_at < stale_claim))).limit(SWEEP_LIMIT)]
     ids += [t.id for t in Transaction.select(Transaction.id).where(
-        ours & (Transaction.submission_status == "blocked") & (Transaction.pending_signatures == False)  # noqa: E712
+        ours & (Transaction.submission_status == SubmissionStatus.BLOCKED)
+        & (Transaction.pending_signatures == False)  # noqa: E712
         & Transaction.envelope_xdr.is_null(False)).limit(SWEEP_LIMIT)]
     settle_before = now - dt.timedelta(seconds=grace_seconds(settings))
     stuck = (Submission.select(Submission.id, SubmissionItem.transaction_id)
              .join(SubmissionItem, JOIN.INNER).where(
-                 Submission.state.in_(("built", "submitted")) & (SubmissionItem.op_index == 0)
-                 & (Submission.purpose == "deposit")
+                 Submission.state.in_((SubmissionState.BUILT,
+                                       SubmissionState.SUBMITTED)) & (SubmissionItem.op_index == 0)
+                 & (Submission.purpose == SubmissionPurpose.DEPOSIT)
                  & (Submission.created_at < settle_before)
                  & (Submission.submitted_at.is_null() | (Submission.submitted_at < settle_before)))
              .limit(SWEEP_LIMIT).objects())

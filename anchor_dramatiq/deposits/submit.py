@@ -21,6 +21,7 @@ from stellar_sdk import Account, Asset, Claimant, Keypair, Server, TransactionBu
 from stellar_sdk.exceptions import BaseRequestError, ConnectionError
 
 from anchor_dramatiq.config import Settings, get_settings
+from anchor_dramatiq.crashpoints import crash_point
 from anchor_dramatiq.db import is_postgres, utcnow
 from anchor_dramatiq.deposits import multisig
 from anchor_dramatiq.deposits.claims import (
@@ -31,16 +32,14 @@ from anchor_dramatiq.deposits.claims import (
     current_submission,
     write_lock,
 )
-from anchor_dramatiq.deposits.crashpoints import crash_point
 from anchor_dramatiq.deposits.destination import account_of, destination_key, load_destinations
 from anchor_dramatiq.deposits.encoding import memo_of, why_unencodable
 from anchor_dramatiq.deposits.messages import send_submit
 from anchor_dramatiq.deposits.outcomes import HELD_TX_CODES, apply_outcome, hold
-from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS
+from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.models import Asset as AssetRow
 from anchor_dramatiq.models import Channel, Submission, SubmissionItem, Transaction
 from anchor_dramatiq.stellar import channels
-from anchor_dramatiq.stellar.answers import NoAnswer
 from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.stellar.keys import channel_keypair, distribution_keypair
 from anchor_dramatiq.stellar.submission import (
@@ -55,10 +54,19 @@ from anchor_dramatiq.stellar.submission import (
     submit,
 )
 from anchor_dramatiq.transitions import transition
+from anchor_dramatiq.vocabulary import (
+    DEPOSIT_KINDS,
+    DepositResult,
+    OperationKind,
+    SubmissionPurpose,
+    SubmissionState,
+    SubmissionStatus,
+    TransactionStatus,
+)
 
 log = logging.getLogger(__name__)
 
-PURPOSE = "deposit"
+PURPOSE = SubmissionPurpose.DEPOSIT
 MAX_LOOK_DELAY_S = 60.0
 
 
@@ -76,23 +84,28 @@ def look_again_ms(submission: Submission, settings: Settings) -> int:
     return int(max(grace, delay) * 1000) + 200
 
 
-def submit_deposit(transaction_id: str | uuid.UUID, settings: Settings | None = None) -> str:
-    """Do whatever the deposit needs now; returns a word for logs and tests."""
+def submit_deposit(transaction_id: str | uuid.UUID, settings: Settings | None = None) -> DepositResult:
+    """Do whatever the deposit needs now; returns what it did (see :class:`DepositResult`).
+
+    Raises the Horizon error (``BaseRequestError``/``ConnectionError``) or :class:`NoAnswer`
+    when the distribution or a destination account could not be read: the claims were given
+    back first, so Dramatiq's retry starts over.
+    """
     settings = settings or get_settings()
     settings.require("secret_key")
     tid = uuid.UUID(str(transaction_id))
     transaction = (Transaction.select(Transaction, AssetRow).join(AssetRow)
                    .where(Transaction.id == tid).first())
     if transaction is None or transaction.kind not in DEPOSIT_KINDS \
-            or transaction.status != "pending_anchor":
-        return "nothing to do"
+            or transaction.status != TransactionStatus.PENDING_ANCHOR:
+        return DepositResult.NOTHING_TO_DO
     server = horizon_server(settings)
     try:
         submission = current_submission(tid)
         if submission is not None:
             return _continue(server, transaction, submission, settings)
         if not claim(tid, settings.claim_timeout):
-            return "held elsewhere"
+            return DepositResult.HELD_ELSEWHERE
         return _pay(server, transaction, settings)
     finally:
         server.close()
@@ -106,57 +119,58 @@ def _lead(submission: Submission) -> uuid.UUID:
 
 
 def _continue(server: Server, transaction: Transaction, submission: Submission,
-              settings: Settings) -> str:
-    if submission.state == "succeeded":
+              settings: Settings) -> DepositResult:
+    if submission.state == SubmissionState.SUCCEEDED:
         apply_outcome(settled_outcome(submission), settings)
-        return "completed"
+        return DepositResult.SUCCEEDED
     adopted = False
-    held = transaction.submission_status in ("blocked", "unblocked")
+    held = transaction.submission_status in (SubmissionStatus.BLOCKED, SubmissionStatus.UNBLOCKED)
     if held and transaction.envelope_xdr:
         why_not = multisig.adopt_signed_envelope(transaction, submission, settings.network_passphrase)
         if why_not:
             return why_not
         adopted = True  # stored to wait for signatures, never sent: this worker sends it now
-    elif transaction.submission_status == "blocked":
+    elif transaction.submission_status == SubmissionStatus.BLOCKED:
         # Held for a person: its envelope is settled when evidence comes, never resent.
         outcome = settle(server, submission, resubmit=False)
-        if outcome.state == "pending":
-            return "blocked"
+        if outcome.state == SubmissionState.PENDING:
+            return DepositResult.BLOCKED
         apply_outcome(outcome, settings)
-        return outcome.state
+        return DepositResult(outcome.state)
     elif held and not _resume_claim(transaction):
-        return "held elsewhere"
+        return DepositResult.HELD_ELSEWHERE
     last = submission.submitted_at or submission.created_at
     wait = grace_seconds(settings) - (utcnow() - last).total_seconds()
     if wait > 0 and not adopted:
         # The worker that stored or last sent it is still waiting on Horizon; look after it.
         if _lead(submission) == transaction.id:
             send_submit(transaction.id, delay_ms=int(wait * 1000) + 200)
-        return "in flight"
+        return DepositResult.IN_FLIGHT
     return _handle(server, settle(server, submission), settings)
 
 
 def _resume_claim(transaction: Transaction) -> bool:
     """The operator unblocked a deposit whose envelope is still live: this worker takes it."""
-    return bool(Transaction.update(submission_status="processing", status_message=None,
+    return bool(Transaction.update(submission_status=SubmissionStatus.PROCESSING, status_message=None,
                                    queued_at=utcnow())
-                .where((Transaction.id == transaction.id) & (Transaction.status == "pending_anchor")
-                       & (Transaction.submission_status == "unblocked")).execute())
+                .where((Transaction.id == transaction.id)
+                       & (Transaction.status == TransactionStatus.PENDING_ANCHOR)
+                       & (Transaction.submission_status == SubmissionStatus.UNBLOCKED)).execute())
 
 
-def _handle(server: Server, outcome: Outcome, settings: Settings) -> str:
-    if outcome.state == "pending" and outcome.tx_code == "tx_insufficient_fee":
+def _handle(server: Server, outcome: Outcome, settings: Settings) -> DepositResult:
+    if outcome.state == SubmissionState.PENDING and outcome.tx_code == "tx_insufficient_fee":
         bump = _fee_bump(server, outcome.submission, settings)
         if bump is not None:
             outcome = submit(server, bump)
-    if outcome.state == "pending" and outcome.tx_code in HELD_TX_CODES:
+    if outcome.state == SubmissionState.PENDING and outcome.tx_code in HELD_TX_CODES:
         hold(outcome.submission, outcome.tx_code)
-        return "blocked"
-    if outcome.state == "pending":
+        return DepositResult.BLOCKED
+    if outcome.state == SubmissionState.PENDING:
         send_submit(_lead(outcome.submission), delay_ms=look_again_ms(outcome.submission, settings))
-        return "pending"
+        return DepositResult.PENDING
     apply_outcome(outcome, settings)
-    return outcome.state
+    return DepositResult(outcome.state)
 
 
 def _fee_bump(server: Server, submission: Submission, settings: Settings) -> Submission | None:
@@ -182,20 +196,20 @@ def _op_count(submission: Submission) -> int:
 def _fee_source(submission: Submission, settings: Settings) -> Keypair:
     if submission.channel:
         channel = Channel.get_by_id(submission.channel)
-        return channel_keypair(channel, settings.secret_key)
+        return channel_keypair(channel, settings.key())
     item = submission.items.first()
     asset = Transaction.get_by_id(item.transaction_id).asset
-    return distribution_keypair(asset, settings.secret_key)
+    return distribution_keypair(asset, settings.key())
 
 
 # --------------------------------------------------------------------------- new payment
 
 
-def _pay(server: Server, lead: Transaction, settings: Settings) -> str:
+def _pay(server: Server, lead: Transaction, settings: Settings) -> DepositResult:
     if not _encodable([lead]):
-        return "error"
+        return DepositResult.ERROR
     asset = lead.asset
-    distribution = distribution_keypair(asset, settings.secret_key)
+    distribution = distribution_keypair(asset, settings.key())
     try:
         distribution_json = server.accounts().account_id(distribution.public_key).call()
     except (BaseRequestError, ConnectionError):
@@ -214,33 +228,33 @@ def _pay(server: Server, lead: Transaction, settings: Settings) -> str:
     plan = _plan(batch, destinations, settings)
     plan = _within_balance(plan, distribution_json, asset)
     if not plan:
-        return "not payable now"
+        return DepositResult.NOT_PAYABLE_NOW
     lease = None
     if Channel.select().exists():
         lease = channels.lease(settings, multisig.VALIDITY_S if needs_signers else None)
         if lease is None:
             back_to_ready([t.id for t, _ in plan], nudge=False)
             send_submit(lead.id, delay_ms=1000)
-            return "no free channel"
+            return DepositResult.NO_FREE_CHANNEL
     elif needs_signers:
         _block_all(plan, "the distribution account needs more signers, which needs channel accounts: "
                          "run `anchor-dramatiq channels create N`, then set submission_status to 'unblocked'")
-        return "blocked"
+        return DepositResult.BLOCKED
     try:
         envelope, items = _build(server, plan, distribution, lease, needs_signers, settings)
     except (BaseRequestError, ConnectionError):
         if lease:
-            channels.release(lease[0].public_key, lease[1])
+            channels.release(lease.public_key, lease.token)
         back_to_ready([t.id for t, _ in plan if t.id != lead.id])
         back_to_ready([lead.id], nudge=False)
         raise
     submission = _store(envelope, items, lease, lead, needs_signers)
     if submission is None:
         if lease:
-            channels.release(lease[0].public_key, lease[1])
-        return "already stored elsewhere"
+            channels.release(lease.public_key, lease.token)
+        return DepositResult.ALREADY_STORED_ELSEWHERE
     if needs_signers:
-        return "awaiting signatures"
+        return DepositResult.AWAITING_SIGNATURES
     crash_point("stored")
     outcome = submit(server, submission)
     crash_point("submitted")
@@ -255,7 +269,8 @@ def _encodable(transactions: list[Transaction]) -> list[Transaction]:
         if why is None:
             kept.append(transaction)
             continue
-        transition(transaction.id, ["pending_anchor"], "error", submission_status="failed",
+        transition(transaction.id, [TransactionStatus.PENDING_ANCHOR], TransactionStatus.ERROR,
+                   submission_status=SubmissionStatus.FAILED,
                    status_message=f"this deposit cannot be paid on Stellar: {why}",
                    queue=None, queued_at=None)
         log.error("deposit %s cannot be paid: %s", transaction.id, why)
@@ -263,7 +278,7 @@ def _encodable(transactions: list[Transaction]) -> list[Transaction]:
 
 
 def _plan(batch: list[Transaction], destinations: dict, settings: Settings
-          ) -> list[tuple[Transaction, list[str]]]:
+          ) -> list[tuple[Transaction, list[OperationKind]]]:
     """Operations per deposit; deposits that cannot be paid now are parked as Polaris does."""
     plan = []
     created: set[str] = set()
@@ -272,26 +287,28 @@ def _plan(batch: list[Transaction], destinations: dict, settings: Settings
         claimable = transaction.claimable_balance_supported and settings.claimable_balances
         if destination.exists or destination.account in created:
             if destination.trusts and destination.account not in created:
-                plan.append((transaction, ["payment"]))
+                plan.append((transaction, [OperationKind.PAYMENT]))
             elif claimable:
-                plan.append((transaction, ["claimable_balance"]))
+                plan.append((transaction, [OperationKind.CLAIMABLE_BALANCE]))
             else:
-                transition(transaction.id, ["pending_anchor"], "pending_trust",
-                           submission_status="pending_trust", queue=None, queued_at=None,
+                transition(transaction.id, [TransactionStatus.PENDING_ANCHOR],
+                           TransactionStatus.PENDING_TRUST,
+                           submission_status=SubmissionStatus.PENDING_TRUST, queue=None, queued_at=None,
                            status_message=None)
         elif settings.account_creation:
             created.add(destination.account)
-            plan.append((transaction, ["create_account"] + (["claimable_balance"] if claimable else [])))
+            then = [OperationKind.CLAIMABLE_BALANCE] if claimable else []
+            plan.append((transaction, [OperationKind.CREATE_ACCOUNT, *then]))
         else:
-            transition(transaction.id, ["pending_anchor"], "pending_user",
-                       submission_status="pending_funding", queue=None, queued_at=None,
+            transition(transaction.id, [TransactionStatus.PENDING_ANCHOR], TransactionStatus.PENDING_USER,
+                       submission_status=SubmissionStatus.PENDING_FUNDING, queue=None, queued_at=None,
                        status_message=f"destination account {destination.account} does not exist: "
                                       "fund it to receive this deposit")
     return plan
 
 
-def _within_balance(plan: list[tuple[Transaction, list[str]]], distribution_json: dict, asset: AssetRow
-                    ) -> list[tuple[Transaction, list[str]]]:
+def _within_balance(plan: list[tuple[Transaction, list[OperationKind]]], distribution_json: dict,
+                    asset: AssetRow) -> list[tuple[Transaction, list[OperationKind]]]:
     """Block, with a clear message, the deposits the distribution account cannot cover now."""
     balance = next((Decimal(b["balance"]) for b in distribution_json.get("balances", [])
                     if b.get("asset_code") == asset.code and b.get("asset_issuer") == asset.issuer), None)
@@ -299,7 +316,8 @@ def _within_balance(plan: list[tuple[Transaction, list[str]]], distribution_json
         return plan  # the issuer itself pays: no balance limit
     kept, total = [], Decimal(0)
     for transaction, kinds in plan:
-        need = transaction.amount_out if ("payment" in kinds or "claimable_balance" in kinds) else 0
+        pays = OperationKind.PAYMENT in kinds or OperationKind.CLAIMABLE_BALANCE in kinds
+        need = transaction.amount_out if pays else 0
         if total + need > balance:
             _block_all([(transaction, kinds)],
                        f"the distribution account holds {balance} {asset.code}, not enough for this "
@@ -311,17 +329,18 @@ def _within_balance(plan: list[tuple[Transaction, list[str]]], distribution_json
     return kept
 
 
-def _block_all(plan: list[tuple[Transaction, list[str]]], message: str) -> None:
+def _block_all(plan: list[tuple[Transaction, list[OperationKind]]], message: str) -> None:
     for transaction, _ in plan:
-        (Transaction.update(submission_status="blocked", status_message=message, queue=None,
+        (Transaction.update(submission_status=SubmissionStatus.BLOCKED, status_message=message, queue=None,
                             queued_at=None)
-         .where((Transaction.id == transaction.id) & (Transaction.status == "pending_anchor")).execute())
+         .where((Transaction.id == transaction.id)
+                & (Transaction.status == TransactionStatus.PENDING_ANCHOR)).execute())
         log.error("deposit %s blocked: %s", transaction.id, message)
 
 
-def _build(server: Server, plan: list[tuple[Transaction, list[str]]], distribution: Keypair,
-           lease: tuple[Channel, str] | None, needs_signers: bool, settings: Settings):
-    source_key = lease[0].public_key if lease else distribution.public_key
+def _build(server: Server, plan: list[tuple[Transaction, list[OperationKind]]], distribution: Keypair,
+           lease: channels.ChannelLease | None, needs_signers: bool, settings: Settings):
+    source_key = lease.public_key if lease else distribution.public_key
     account_json = server.accounts().account_id(source_key).call()
     source = Account(source_key, int(account_json["sequence"]))
     fee = network_fee(server, settings)
@@ -336,10 +355,10 @@ def _build(server: Server, plan: list[tuple[Transaction, list[str]]], distributi
         stellar_asset = Asset(transaction.asset.code, transaction.asset.issuer)
         account = account_of(transaction.to_address)
         for kind in kinds:
-            if kind == "payment":
+            if kind == OperationKind.PAYMENT:
                 builder.append_payment_op(transaction.to_address, stellar_asset, str(transaction.amount_out),
                                           source=distribution.public_key)
-            elif kind == "create_account":
+            elif kind == OperationKind.CREATE_ACCOUNT:
                 builder.append_create_account_op(account, str(settings.account_starting_balance),
                                                  source=distribution.public_key)
             else:
@@ -350,30 +369,30 @@ def _build(server: Server, plan: list[tuple[Transaction, list[str]]], distributi
             op_index += 1
     envelope = builder.build()
     if lease:
-        envelope.sign(channel_keypair(lease[0], settings.secret_key))
+        envelope.sign(channel_keypair(lease.channel, settings.key()))
     envelope.sign(distribution)
     return envelope, items
 
 
-def _store(envelope, items: list, lease: tuple[Channel, str] | None, lead: Transaction,
+def _store(envelope, items: list, lease: channels.ChannelLease | None, lead: Transaction,
            needs_signers: bool) -> Submission | None:
     """Store the envelope unless any of its deposits already has a live or paid submission."""
     ids = sorted({transaction_id for transaction_id, _, _ in items})
     with write_lock():
         rows = Transaction.select(Transaction.id).where(
-            Transaction.id.in_(ids) & (Transaction.status == "pending_anchor")
-            & (Transaction.submission_status == "processing"))
+            Transaction.id.in_(ids) & (Transaction.status == TransactionStatus.PENDING_ANCHOR)
+            & (Transaction.submission_status == SubmissionStatus.PROCESSING))
         if is_postgres():
             rows = rows.for_update()
         if len(list(rows)) != len(ids) or conflicting(ids):
             return None
-        submission = new_submission(envelope, purpose=PURPOSE, channel=lease[0].public_key if lease else None,
+        submission = new_submission(envelope, purpose=PURPOSE, channel=lease.public_key if lease else None,
                                     items=items)
         if lease:
             expires = dt.datetime.fromtimestamp(submission.max_time, dt.UTC) + dt.timedelta(seconds=30)
-            channels.hand_over(lease[0].public_key, lease[1], submission.hash, expires)
+            channels.hand_over(lease.public_key, lease.token, submission.hash, expires)
         if needs_signers:
             (Transaction.update(envelope_xdr=envelope.to_xdr(), pending_signatures=True,
-                                submission_status="blocked", status_message=multisig.WAITING)
+                                submission_status=SubmissionStatus.BLOCKED, status_message=multisig.WAITING)
              .where(Transaction.id == lead.id).execute())
     return submission

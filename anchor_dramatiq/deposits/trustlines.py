@@ -12,17 +12,20 @@ from stellar_sdk.exceptions import BaseRequestError, ConnectionError
 from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.deposits.destination import destination_key, load_destinations
-from anchor_dramatiq.deposits.messages import STELLAR_QUEUE, send_submit
-from anchor_dramatiq.deposits.ready import DEPOSIT_KINDS
+from anchor_dramatiq.deposits.messages import send_submit
+from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.models import Asset, Transaction
-from anchor_dramatiq.stellar.answers import NoAnswer
+from anchor_dramatiq.queues import Queue
 from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.transitions import transition
+from anchor_dramatiq.vocabulary import DEPOSIT_KINDS, SubmissionStatus, TransactionStatus
 
 log = logging.getLogger(__name__)
 
-WAITING = ((Transaction.status == "pending_trust") & (Transaction.submission_status == "pending_trust")) | (
-    (Transaction.status == "pending_user") & (Transaction.submission_status == "pending_funding"))
+WAITING = ((Transaction.status == TransactionStatus.PENDING_TRUST)
+           & (Transaction.submission_status == SubmissionStatus.PENDING_TRUST)) | (
+    (Transaction.status == TransactionStatus.PENDING_USER)
+    & (Transaction.submission_status == SubmissionStatus.PENDING_FUNDING))
 
 
 def check_trustlines(settings: Settings | None = None) -> int:
@@ -45,13 +48,14 @@ def check_trustlines(settings: Settings | None = None) -> int:
         destination = destinations[destination_key(transaction)]
         claimable = transaction.claimable_balance_supported and settings.claimable_balances
         if not destination.exists or not (destination.trusts or claimable):
-            if destination.exists and transaction.status == "pending_user":
-                transition(transaction.id, ["pending_user"], "pending_trust",
-                           submission_status="pending_trust", status_message=None)
+            if destination.exists and transaction.status == TransactionStatus.PENDING_USER:
+                transition(transaction.id, [TransactionStatus.PENDING_USER], TransactionStatus.PENDING_TRUST,
+                           submission_status=SubmissionStatus.PENDING_TRUST, status_message=None)
             continue
-        if transition(transaction.id, [transaction.status], "pending_anchor", submission_status="ready",
+        if transition(transaction.id, [transaction.status], TransactionStatus.PENDING_ANCHOR,
+                      submission_status=SubmissionStatus.READY,
                       envelope_xdr=None, stellar_transaction_id=None, status_message=None,
-                      queue=STELLAR_QUEUE, queued_at=utcnow()):
+                      queue=Queue.STELLAR, queued_at=utcnow()):
             send_submit(transaction.id)
             moved += 1
     return moved

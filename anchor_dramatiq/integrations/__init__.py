@@ -6,7 +6,6 @@ over peewee rows instead of Django querysets) and name it in ``ANCHOR_RAILS``.
 
 from __future__ import annotations
 
-import enum
 import functools
 import importlib
 import inspect
@@ -16,16 +15,9 @@ from collections.abc import Sequence
 
 from anchor_dramatiq.config import ConfigError, get_settings
 from anchor_dramatiq.models import Transaction
+from anchor_dramatiq.vocabulary import PayoutStatus as PayoutStatus  # integrations import it from here
 
 log = logging.getLogger(__name__)
-
-
-class PayoutStatus(enum.Enum):
-    """What the bank says about a payout, asked by its idempotency key."""
-
-    PAID = "paid"
-    NOT_PAID = "not_paid"
-    UNKNOWN = "unknown"
 
 
 class RailsIntegration:
@@ -84,7 +76,8 @@ def accepts_idempotency_key(rails: RailsIntegration) -> bool:
 def call_payout(rails: RailsIntegration, transaction: Transaction, key: str) -> None:
     """Call the payout, handing over the idempotency key when the integration asks for it."""
     if accepts_idempotency_key(rails):
-        rails.execute_outgoing_transaction(transaction, idempotency_key=key)
+        # the integration's own signature takes it (checked just above)
+        rails.execute_outgoing_transaction(transaction, idempotency_key=key)  # type: ignore[call-arg]
     else:
         rails.execute_outgoing_transaction(transaction)
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.integrations import RailsIntegration
 from anchor_dramatiq.models import Transaction
+from anchor_dramatiq.vocabulary import TransactionStatus
 
 
 class SandboxRails(RailsIntegration):
@@ -37,12 +39,12 @@ class SandboxRails(RailsIntegration):
 
     def execute_outgoing_transaction(self, transaction: Transaction) -> None:
         time.sleep(self.call_delay)
-        transaction.amount_fee = transaction.amount_fee or 0
+        transaction.amount_fee = transaction.amount_fee or Decimal(0)  # type: ignore[assignment]
         transaction.amount_out = transaction.amount_in - transaction.amount_fee
         # The sandbox bank's reference records when the payout was sent.
         sent_at = int(utcnow().timestamp())
         transaction.external_transaction_id = f"sandbox-{transaction.id.hex[:16]}-{sent_at}"
-        transaction.status = "pending_external"
+        transaction.status = TransactionStatus.PENDING_EXTERNAL
 
     def poll_outgoing_transactions(self, transactions: Sequence[Transaction]) -> list[Transaction]:
         cutoff = utcnow().timestamp() - self.payout_delay

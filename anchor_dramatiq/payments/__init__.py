@@ -1,11 +1,7 @@
 """Incoming Stellar payments: recorded from Horizon records, matched to waiting transactions.
 
-The streamer and the reconcile sweep record; the ``process_payment`` actor matches. Names
-shared with the streamer (which publishes without importing the actors) live here.
+The streamer and the reconcile sweep record; the ``process_payment`` actor matches.
 """
-
-PAYMENTS_QUEUE = "payments"
-PROCESS_PAYMENT = "process_payment"
 
 #: Horizon operation types that move an asset to a destination and can pay a withdrawal.
 PAYMENT_TYPES = frozenset({"payment", "path_payment_strict_receive", "path_payment_strict_send",

@@ -17,11 +17,7 @@ from peewee import Expression
 
 from anchor_dramatiq.models import Asset, Payment, Transaction
 from anchor_dramatiq.payments import PAYMENT_TYPES
-
-WITHDRAWAL_KINDS = ("withdrawal", "withdrawal-exchange")
-WAITING_STATUS = {"withdrawal": "pending_user_transfer_start",
-                  "withdrawal-exchange": "pending_user_transfer_start",
-                  "send": "pending_sender"}
+from anchor_dramatiq.vocabulary import WITHDRAWAL_KINDS, PaymentOutcome, TransactionKind, TransactionStatus
 
 
 @dataclass(frozen=True)
@@ -35,13 +31,9 @@ class Decision:
 
 def waiting() -> Expression:
     return (((Transaction.kind.in_(WITHDRAWAL_KINDS))
-             & (Transaction.status == "pending_user_transfer_start"))
-            | ((Transaction.kind == "send") & (Transaction.status == "pending_sender")))
-
-
-def ready_status(transaction: Transaction) -> str:
-    """Where a paid transaction goes: SEP-31 sends wait for the receiver, SEP-6/24 for the anchor."""
-    return "pending_receiver" if transaction.kind == "send" else "pending_anchor"
+             & (Transaction.status == TransactionStatus.PENDING_USER_TRANSFER_START))
+            | ((Transaction.kind == TransactionKind.SEND)
+               & (Transaction.status == TransactionStatus.PENDING_SENDER)))
 
 
 def receiving_accounts(payment: Payment) -> list[str]:
@@ -64,14 +56,15 @@ def _same_issuer(asset: Asset, payment: Payment) -> bool:
 def decide(payment: Payment) -> Decision:
     """The outcome for ``payment`` given the transactions waiting right now."""
     if payment.operation_type not in PAYMENT_TYPES:
-        return Decision("rejected", f"operation type {payment.operation_type} cannot pay a withdrawal")
+        return Decision(PaymentOutcome.REJECTED,
+                        f"operation type {payment.operation_type} cannot pay a withdrawal")
     if not payment.successful:
-        return Decision("rejected", "the Stellar transaction failed; nothing was received")
+        return Decision(PaymentOutcome.REJECTED, "the Stellar transaction failed; nothing was received")
     if payment.amount is None or payment.amount <= 0:
-        return Decision("rejected", f"no amount received ({payment.amount})")
+        return Decision(PaymentOutcome.REJECTED, f"no amount received ({payment.amount})")
     key = memo_key(payment)
     if key is None:
-        return Decision("unmatched", "payment has no memo")
+        return Decision(PaymentOutcome.UNMATCHED, "payment has no memo")
     memo, memo_type = key
     by_memo = (Transaction.memo == memo) & Transaction.receiving_anchor_account.in_(
         receiving_accounts(payment))
@@ -80,25 +73,27 @@ def decide(payment: Payment) -> Decision:
     if not found:
         other = Transaction.select().where(by_memo).order_by(Transaction.started_at.desc()).first()
         if other is not None:
-            return Decision("unmatched", f"transaction {other.id} with memo {memo!r} is {other.status}, "
+            return Decision(PaymentOutcome.UNMATCHED,
+                            f"transaction {other.id} with memo {memo!r} is {other.status}, "
                                          "not waiting for a payment")
-        return Decision("unmatched", f"no transaction waits for memo {memo!r} ({memo_type})")
+        return Decision(PaymentOutcome.UNMATCHED, f"no transaction waits for memo {memo!r} ({memo_type})")
     typed = [t for t in found if (t.memo_type or "text") == memo_type]
     if not typed:
         t = found[0]
-        return Decision("rejected", f"memo type {memo_type} does not match transaction {t.id} "
+        return Decision(PaymentOutcome.REJECTED, f"memo type {memo_type} does not match transaction {t.id} "
                                     f"(memo type {t.memo_type})")
     coded = [t for t in typed if t.asset.code == payment.asset_code]
     if not coded:
         t = typed[0]
-        return Decision("rejected", f"asset {payment.asset_code} is not transaction {t.id}'s "
+        return Decision(PaymentOutcome.REJECTED, f"asset {payment.asset_code} is not transaction {t.id}'s "
                                     f"asset {t.asset.code}")
     exact = [t for t in coded if _same_issuer(t.asset, payment)]
     if not exact:
         t = coded[0]
-        return Decision("rejected", f"asset issuer {payment.asset_issuer} is not transaction {t.id}'s "
+        return Decision(PaymentOutcome.REJECTED,
+                        f"asset issuer {payment.asset_issuer} is not transaction {t.id}'s "
                                     f"issuer {t.asset.issuer} (same code, different asset)")
     if len(exact) > 1:
         ids = ", ".join(str(t.id) for t in exact)
-        return Decision("ambiguous", f"{len(exact)} transactions wait for this payment: {ids}")
-    return Decision("matched", None, exact[0])
+        return Decision(PaymentOutcome.AMBIGUOUS, f"{len(exact)} transactions wait for this payment: {ids}")
+    return Decision(PaymentOutcome.MATCHED, None, exact[0])

@@ -15,7 +15,8 @@ import dramatiq
 
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.models import Payment
-from anchor_dramatiq.payments import PAYMENTS_QUEUE, PROCESS_PAYMENT
+from anchor_dramatiq.queues import ActorName, Queue
+from anchor_dramatiq.vocabulary import PaymentOutcome
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ PAGE = 500
 
 def process_payment_message(operation_id: str) -> dramatiq.Message:
     """The message the ``process_payment`` actor consumes (ids only)."""
-    return dramatiq.Message(queue_name=PAYMENTS_QUEUE, actor_name=PROCESS_PAYMENT,
+    return dramatiq.Message(queue_name=Queue.PAYMENTS, actor_name=ActorName.PROCESS_PAYMENT,
                             args=(operation_id,), kwargs={}, options={})
 
 
@@ -34,7 +35,7 @@ def due(stale_after: dt.timedelta | None = None, limit: int = PAGE) -> list[str]
     if stale_after is not None:
         condition |= Payment.published_at < utcnow() - stale_after
     query = (Payment.select(Payment.operation_id)
-             .where((Payment.outcome == "pending") & condition)
+             .where((Payment.outcome == PaymentOutcome.PENDING) & condition)
              .order_by(Payment.id).limit(limit))
     return [row.operation_id for row in query]
 
@@ -45,8 +46,8 @@ def publish(broker: dramatiq.Broker, operation_ids: list[str]) -> int:
     A broker failure part-way marks the ones confirmed so far and re-raises; the rest stay
     unpublished for the next attempt.
     """
-    if PAYMENTS_QUEUE not in broker.get_declared_queues():
-        broker.declare_queue(PAYMENTS_QUEUE)
+    if Queue.PAYMENTS not in broker.get_declared_queues():
+        broker.declare_queue(Queue.PAYMENTS)
     sent: list[str] = []
     try:
         for operation_id in operation_ids:

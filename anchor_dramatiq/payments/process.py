@@ -13,23 +13,15 @@ import uuid
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from anchor_dramatiq.db import utcnow
-from anchor_dramatiq.errors import PermanentError
+from anchor_dramatiq.errors import MatchRace, PermanentError
 from anchor_dramatiq.models import Asset, Payment, Transaction
-from anchor_dramatiq.payments.matching import (
-    WAITING_STATUS,
-    decide,
-    ready_status,
-    receiving_accounts,
-)
+from anchor_dramatiq.payments.matching import decide, receiving_accounts
 from anchor_dramatiq.transitions import transition
+from anchor_dramatiq.vocabulary import WAITING_STATUS, PaymentOutcome, ready_status
 
 log = logging.getLogger(__name__)
 
 RACE_ATTEMPTS = 3
-
-
-class MatchRace(Exception):
-    """The waiting transaction kept changing under us; Dramatiq retries the message."""
 
 
 def amount_in(payment: Payment, asset: Asset) -> Decimal:
@@ -42,7 +34,7 @@ def _settle(payment: Payment, outcome: str, reason: str | None,
             transaction_id: uuid.UUID | None = None) -> bool:
     changed = (Payment.update(outcome=outcome, reason=reason, transaction_id=transaction_id,
                               processed_at=utcnow())
-               .where((Payment.id == payment.id) & (Payment.outcome == "pending")).execute())
+               .where((Payment.id == payment.id) & (Payment.outcome == PaymentOutcome.PENDING)).execute())
     if changed:
         log.info("payment %s: %s%s", payment.operation_id, outcome, f" ({reason})" if reason else "",
                  extra={"operation_id": payment.operation_id, "transaction_id": transaction_id})
@@ -66,35 +58,40 @@ def _amount_note(transaction: Transaction, received: Decimal) -> str | None:
 
 
 def process_payment(operation_id: str) -> uuid.UUID | None:
-    """Match the payment; return the transaction id to execute, or None (nothing to do)."""
+    """Match the payment; return the transaction id to execute, or None (nothing to do).
+
+    Raises :class:`PermanentError` for a payment that is not recorded, and
+    :class:`MatchRace` when the waiting transaction kept changing (Dramatiq retries).
+    """
     payment = Payment.get_or_none(Payment.operation_id == operation_id)
     if payment is None:
         raise PermanentError(f"payment {operation_id} is not recorded")
     for _ in range(RACE_ATTEMPTS):
-        if payment.outcome != "pending":
+        if payment.outcome != PaymentOutcome.PENDING:
             return None
         done = _already_matched(payment)
         if done is not None:
-            _settle(payment, "matched", None, done.id)
+            _settle(payment, PaymentOutcome.MATCHED, None, done.id)
             return done.id
         decision = decide(payment)
-        if decision.outcome != "matched":
+        if decision.outcome != PaymentOutcome.MATCHED:
             # A concurrent copy of this message may have moved the transaction since the check
             # above: look again, or its payment would be recorded unmatched (and refunded).
             done = _already_matched(payment)
             if done is not None:
-                _settle(payment, "matched", None, done.id)
+                _settle(payment, PaymentOutcome.MATCHED, None, done.id)
                 return done.id
             _settle(payment, decision.outcome, decision.reason)
             return None
         target = decision.transaction
+        assert target is not None  # a match names its transaction
         received = amount_in(payment, target.asset)
-        moved = transition(target.id, [WAITING_STATUS[target.kind]], ready_status(target),
+        moved = transition(target.id, [WAITING_STATUS[target.kind]], ready_status(target.kind),
                            amount_in=received, from_address=payment.from_address,
                            stellar_transaction_id=payment.transaction_hash,
                            paging_token=payment.paging_token)
         if moved:
-            _settle(payment, "matched", _amount_note(target, received), target.id)
+            _settle(payment, PaymentOutcome.MATCHED, _amount_note(target, received), target.id)
             return target.id
         payment = Payment.get_by_id(payment.id)
     raise MatchRace(f"payment {operation_id}: the waiting transaction kept changing; will retry")

@@ -37,7 +37,8 @@ def is_incoming(record: Record, account: str) -> bool:
 
 def memo_from_envelope(envelope_xdr: str) -> tuple[str | None, str]:
     """``(memo, memo_type)`` in Horizon's form, from a plain, v0 or fee-bump envelope."""
-    env = xdr.TransactionEnvelope.from_xdr(envelope_xdr)
+    # The XDR union's arms are Optional by type; the discriminant says which one is set.
+    env: Any = xdr.TransactionEnvelope.from_xdr(envelope_xdr)
     if env.type == xdr.EnvelopeType.ENVELOPE_TYPE_TX_FEE_BUMP:
         memo = env.fee_bump.tx.inner_tx.v1.tx.memo
     elif env.type == xdr.EnvelopeType.ENVELOPE_TYPE_TX_V0:

@@ -17,10 +17,6 @@ from stellar_sdk.exceptions import BaseRequestError, ConnectionError
 LATEST_LEDGER = "latest-ledger"
 
 
-class NoAnswer(Exception):
-    """Horizon gave no answer a decision can rest on; look again later."""
-
-
 @dataclass(frozen=True)
 class Answer:
     """One GET: ``status`` None when no HTTP answer came at all."""

@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 
 from stellar_sdk import Account, Keypair, Server, TransactionBuilder
 
@@ -32,6 +33,7 @@ from anchor_dramatiq.stellar.submission import (
     settle,
     submit,
 )
+from anchor_dramatiq.vocabulary import SubmissionPurpose, SubmissionState
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,20 @@ def lease_seconds(settings: Settings) -> int:
     return settings.tx_timeout + int(settings.horizon_timeout) + 30
 
 
-def lease(settings: Settings, seconds: int | None = None) -> tuple[Channel, str] | None:
-    """Take a free (or expired) channel; returns it with the lease token, or None if all busy."""
+@dataclass(frozen=True)
+class ChannelLease:
+    """A channel taken by one worker, and the token every write under the lease compares."""
+
+    channel: Channel
+    token: str
+
+    @property
+    def public_key(self) -> str:
+        return self.channel.public_key
+
+
+def lease(settings: Settings, seconds: int | None = None) -> ChannelLease | None:
+    """Take a free (or expired) channel, or None if all are busy."""
     expires = dbclock.shifted(seconds or lease_seconds(settings))
     free = (Channel.lease_expires_at.is_null()) | (Channel.lease_expires_at < dbclock.now())
     with _write_lock():
@@ -61,7 +75,7 @@ def lease(settings: Settings, seconds: int | None = None) -> tuple[Channel, str]
                    .where((Channel.public_key == key) & free & (Channel.lease_fence == fence - 1)).execute())
     if not changed:
         return None
-    return Channel.get_by_id(key), token
+    return ChannelLease(Channel.get_by_id(key), token)
 
 
 def hand_over(public_key: str, token: str, owner: str, expires_at: dt.datetime | None = None) -> bool:
@@ -83,9 +97,8 @@ def release(public_key: str | None, owner: str) -> None:
 
 def register(keypair: Keypair, settings: Settings) -> Channel:
     """Store a funded channel account, its seed encrypted like Polaris's distribution seeds."""
-    settings.require("secret_key")
     return Channel.create(public_key=keypair.public_key,
-                          encrypted_seed=encrypt_seed(Secret(keypair.secret), settings.secret_key))
+                          encrypted_seed=encrypt_seed(Secret(keypair.secret), settings.key()))
 
 
 def _write_lock():
@@ -117,9 +130,9 @@ def create(server: Server, funder: Keypair, count: int, settings: Settings,
         envelope = builder.build()
         envelope.sign(funder)
         with database.atomic():
-            submission = new_submission(envelope, purpose="channels", channel=None, items=[])
+            submission = new_submission(envelope, purpose=SubmissionPurpose.CHANNELS, channel=None, items=[])
         outcome = _settled(server, submit(server, submission), settings)
-        if outcome.state != "succeeded":
+        if outcome.state != SubmissionState.SUCCEEDED:
             raise RuntimeError(f"creating channel accounts failed: {outcome.state} {outcome.tx_code or ''} "
                                f"{outcome.op_codes or ''} (transaction {submission.hash})")
         with database.atomic():
@@ -133,7 +146,7 @@ def _settled(server: Server, outcome: Outcome, settings: Settings) -> Outcome:
     """Look the funding transaction up until its fate is known (bounded by its validity)."""
     deadline = time.monotonic() + 3 * (settings.tx_timeout + settings.horizon_timeout)
     attempt = 0
-    while outcome.retry_later and time.monotonic() < deadline:
+    while outcome.state == SubmissionState.PENDING and time.monotonic() < deadline:
         time.sleep(SETTLE_BACKOFF_S[min(attempt, len(SETTLE_BACKOFF_S) - 1)])
         attempt += 1
         log.info("channel funding %s: outcome unknown, looking again", outcome.submission.hash)

@@ -15,7 +15,8 @@ from anchor_dramatiq.config import Settings
 def horizon_server(settings: Settings) -> Server:
     """A synchronous Horizon client for actors."""
     timeout = settings.horizon_timeout
-    client = RequestsClient(num_retries=0, request_timeout=timeout, post_timeout=timeout)
+    # stellar-sdk annotates the timeouts as int; requests takes the float as it is
+    client = RequestsClient(num_retries=0, request_timeout=timeout, post_timeout=timeout)  # type: ignore[arg-type]
     return Server(settings.horizon_url, client=client)
 
 

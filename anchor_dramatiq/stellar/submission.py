@@ -44,10 +44,11 @@ from anchor_dramatiq.config import Settings
 from anchor_dramatiq.db import database, utcnow
 from anchor_dramatiq.models import Submission, SubmissionItem
 from anchor_dramatiq.stellar.answers import Answer, read
+from anchor_dramatiq.vocabulary import LIVE_SUBMISSION_STATES as LIVE
+from anchor_dramatiq.vocabulary import SubmissionState
 
 log = logging.getLogger(__name__)
 
-LIVE = ("built", "submitted")
 FEE_STATS_TTL_S = 5.0
 MIN_BASE_FEE = 100
 # Ledger bounds: an envelope valid for T seconds may apply in as many ledgers as close in T
@@ -78,15 +79,11 @@ class Outcome:
     ``tx_code`` carries core's refusal of the last POST (the envelope stays live).
     """
 
-    state: str
+    state: SubmissionState
     submission: Submission
     record: dict[str, Any] | None = None
     tx_code: str | None = None
     op_codes: list[str] = field(default_factory=list)
-
-    @property
-    def retry_later(self) -> bool:
-        return self.state == "pending"
 
 
 # --------------------------------------------------------------------------- fees
@@ -153,7 +150,7 @@ def new_submission(envelope: TransactionEnvelope | FeeBumpTransactionEnvelope, *
         envelope_xdr=envelope.to_xdr(), max_time=bounds.max_time if bounds else 0,
         max_ledger=(ledgers.max_ledger or None) if ledgers else None,
         fee=envelope.transaction.fee if isinstance(envelope, FeeBumpTransactionEnvelope) else tx.fee,
-        purpose=purpose, state="built", channel=channel)
+        purpose=purpose, state=SubmissionState.BUILT, channel=channel)
     for transaction_id, op_index, op_kind in items:
         SubmissionItem.create(submission=submission, transaction_id=transaction_id,
                               op_index=op_index, op_kind=op_kind)
@@ -209,15 +206,15 @@ def _record_success(submission: Submission, record: dict[str, Any]) -> Outcome:
     applied = submission
     if record.get("hash") and record["hash"] != submission.hash:
         applied = Submission.get_or_none(Submission.hash == record["hash"]) or submission
-    state = "succeeded" if record.get("successful", True) else "failed"
+    state = SubmissionState.SUCCEEDED if record.get("successful", True) else SubmissionState.FAILED
     codes = None
-    if state == "failed":
+    if state == SubmissionState.FAILED:
         codes = json.dumps(failure_codes(record.get("result_xdr")))
     _mark(applied, state, ledger=record.get("ledger"), paging_token=record.get("paging_token"),
           result_xdr=record.get("result_xdr"), result_codes=codes)
     _expire_siblings(applied)
     tx_code, op_codes = (None, [])
-    if state == "failed":
+    if state == SubmissionState.FAILED:
         parsed = json.loads(codes or "{}")
         tx_code, op_codes = parsed.get("transaction"), parsed.get("operations", [])
     return Outcome(state, Submission.get_by_id(applied.id), record, tx_code, op_codes)
@@ -225,7 +222,8 @@ def _record_success(submission: Submission, record: dict[str, Any]) -> Outcome:
 
 def _expire_siblings(applied: Submission) -> None:
     """The other members of an applied family can never apply: their sequence is used."""
-    (Submission.update(state="expired", settled_at=utcnow(), error="another member of the family applied")
+    (Submission.update(state=SubmissionState.EXPIRED, settled_at=utcnow(),
+                       error="another member of the family applied")
      .where((Submission.inner_hash == applied.inner_hash) & (Submission.id != applied.id)
             & (Submission.state.in_(LIVE)))
      .execute())
@@ -239,7 +237,8 @@ def submit(server: Server, submission: Submission) -> Outcome:
     ``pending`` (settle it by hash later); ``tx_too_late``/``tx_bad_seq`` -> settled at once
     by hash, on evidence only; other refusals -> ``pending`` with the code for the caller.
     """
-    Submission.update(state="submitted", submitted_at=utcnow(), attempts=Submission.attempts + 1) \
+    Submission.update(state=SubmissionState.SUBMITTED, submitted_at=utcnow(),
+                      attempts=Submission.attempts + 1) \
         .where((Submission.id == submission.id) & (Submission.state.in_(LIVE))).execute()
     submission = Submission.get_by_id(submission.id)
     if submission.state not in LIVE:
@@ -252,7 +251,7 @@ def submit(server: Server, submission: Submission) -> Outcome:
         _note(submission, f"submit: {_describe(exc)}")
         log.warning("submission %s: %s; its fate will be settled by hash", submission.hash,
                     _describe(exc))
-        return Outcome("pending", submission)
+        return Outcome(SubmissionState.PENDING, submission)
     return _record_success(submission, record)
 
 
@@ -263,19 +262,19 @@ def _refused(server: Server, submission: Submission, exc: BadRequestError) -> Ou
         _note(submission, f"submit: {_describe(exc)}")
         log.warning("submission %s: %s without result codes; its fate will be settled by hash",
                     submission.hash, _describe(exc))
-        return Outcome("pending", submission)
+        return Outcome(SubmissionState.PENDING, submission)
     if tx_code not in REFUSED_NOT_APPLIED:
         # Applied in a ledger and failed: sequence used, fee charged, no operation applied.
         codes = json.dumps({"transaction": tx_code, "operations": op_codes})
-        _mark(submission, "failed", result_codes=codes,
+        _mark(submission, SubmissionState.FAILED, result_codes=codes,
               result_xdr=(exc.extras or {}).get("result_xdr"))
         _expire_siblings(submission)
-        return Outcome("failed", submission, tx_code=tx_code, op_codes=op_codes)
+        return Outcome(SubmissionState.FAILED, submission, tx_code=tx_code, op_codes=op_codes)
     _note(submission, f"submit refused: {tx_code}")
     if tx_code in UNKNOWN_REFUSALS:
         return settle(server, submission, resubmit=False)
     # Core refused this POST; an earlier one may still be queued, so the row stays live.
-    return Outcome("pending", submission, tx_code=tx_code)
+    return Outcome(SubmissionState.PENDING, submission, tx_code=tx_code)
 
 
 def _note(submission: Submission, error: str) -> None:
@@ -295,7 +294,7 @@ def settled_outcome(submission: Submission) -> Outcome:
     """The outcome of a member already settled in the database."""
     codes = json.loads(submission.result_codes) if submission.result_codes else {}
     record = None
-    if submission.state == "succeeded":
+    if submission.state == SubmissionState.SUCCEEDED:
         record = {"hash": submission.hash, "ledger": submission.ledger,
                   "paging_token": submission.paging_token, "result_xdr": submission.result_xdr,
                   "successful": True}
@@ -317,7 +316,7 @@ def settle(server: Server, submission: Submission, *, resubmit: bool = True) -> 
     family stays live.
     """
     members = family(submission)
-    done = [m for m in members if m.state in ("succeeded", "failed")]
+    done = [m for m in members if m.state in (SubmissionState.SUCCEEDED, SubmissionState.FAILED)]
     if done:
         return settled_outcome(done[0])
     live = [m for m in members if m.state in LIVE]
@@ -330,14 +329,14 @@ def settle(server: Server, submission: Submission, *, resubmit: bool = True) -> 
     reason = _why_dead(server, newest, lookup) if lookup.missing else None
     if reason:
         for member in live:
-            _mark(member, "expired", error=reason)
+            _mark(member, SubmissionState.EXPIRED, error=reason)
         log.info("submission %s expired: %s", newest.hash, reason)
-        return Outcome("expired", Submission.get_by_id(newest.id))
+        return Outcome(SubmissionState.EXPIRED, Submission.get_by_id(newest.id))
     if lookup.status != 404:
         log.warning("settling %s: %s; will look again", newest.hash, lookup.summary)
-        return Outcome("pending", newest)
+        return Outcome(SubmissionState.PENDING, newest)
     if not resubmit:
-        return Outcome("pending", newest)
+        return Outcome(SubmissionState.PENDING, newest)
     return submit(server, newest)
 
 

@@ -1,6 +1,8 @@
 """The streamer: one asyncio process recording every payment to the watched accounts.
 
-``main.main()`` is ``python streamer.py``; :class:`~anchor_dramatiq.streaming.streamer.Streamer`
-is the supervisor, :mod:`.stream` one account's stream, :mod:`.cursor` the durable state
-(and :func:`~anchor_dramatiq.streaming.cursor.stream_status` for status and metrics).
+:mod:`.entrypoint` is the process ``python streamer.py`` runs (boot, signals, metrics);
+:class:`~anchor_dramatiq.streaming.supervisor.Streamer` the supervisor (a stream per watched
+account, and the outbox publisher); :mod:`.stream` one account's stream; :mod:`.cursor`
+the durable state (and :func:`~anchor_dramatiq.streaming.cursor.stream_status` for status
+and metrics); :mod:`.dbthread` the database thread; :mod:`.backoff` reconnect delays.
 """

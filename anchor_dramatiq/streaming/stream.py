@@ -17,6 +17,7 @@ from collections.abc import Callable
 from stellar_sdk import ServerAsync
 
 from anchor_dramatiq.config import Settings
+from anchor_dramatiq.errors import StreamSilent
 from anchor_dramatiq.payments.records import Record, is_incoming, needs_transaction
 from anchor_dramatiq.stellar.horizon import horizon_server_async
 from anchor_dramatiq.streaming.backoff import Backoff
@@ -26,10 +27,6 @@ from anchor_dramatiq.streaming.dbthread import DatabaseThread
 log = logging.getLogger(__name__)
 
 STREAM_PAGE = 200  # Horizon's maximum: fewer reconnects (byebye) while catching up
-
-
-class StreamSilent(Exception):
-    """No event for longer than the silence timeout."""
 
 
 class AccountStream:

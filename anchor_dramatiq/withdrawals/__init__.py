@@ -1,3 +1,1 @@
-"""Payouts of paid withdrawals and sends: execute (once per claim), poll, and reconcile."""
-
-WITHDRAWALS_QUEUE = "withdrawals"
+"""Payouts of paid withdrawals and sends: execute (once per claim), poll, and settle held ones."""

@@ -15,12 +15,13 @@ import uuid
 from anchor_dramatiq import dbclock
 from anchor_dramatiq.integrations import RailsIntegration
 from anchor_dramatiq.models import Lease, Payout, Transaction
+from anchor_dramatiq.vocabulary import PayoutResult, PayoutState, SaveResult
 from anchor_dramatiq.withdrawals import leases
 
 log = logging.getLogger(__name__)
 
-QUEUED, STARTED, DONE, HELD, RELEASED = "queued", "started", "done", "held", "released"
-EXECUTABLE = (QUEUED, STARTED, RELEASED)  # STARTED: only to be held, or retried if idempotent
+EXECUTABLE = (PayoutState.QUEUED, PayoutState.STARTED,
+              PayoutState.RELEASED)  # PayoutState.STARTED: only to be held, or retried if idempotent
 MAX_IDEMPOTENT_ATTEMPTS = 10
 
 CHECK = ("check with the bank whether payout {key} was made, then run "
@@ -42,7 +43,7 @@ def get(transaction_id: uuid.UUID) -> Payout | None:
 
 
 def begin(transaction_id: uuid.UUID, lease: Lease, rails: RailsIntegration, seconds: int
-          ) -> tuple[Payout | None, str]:
+          ) -> tuple[Payout | None, PayoutResult]:
     """Under the claim, record the call about to be made and commit it.
 
     Returns ``(payout, "call")`` when the rails may be called now; otherwise what to report:
@@ -51,32 +52,33 @@ def begin(transaction_id: uuid.UUID, lease: Lease, rails: RailsIntegration, seco
     """
     with leases.write_lock():
         if not leases.renew(lease, seconds):
-            return None, "lost"
+            return None, PayoutResult.LOST
         row = get(transaction_id)
-        start = {"state": STARTED, "fence": lease.fence, "started_at": dbclock.now(),
+        start = {"state": PayoutState.STARTED, "fence": lease.fence, "started_at": dbclock.now(),
                  "finished_at": None, "status_message": None}
         if row is None:
             Payout.insert(transaction_id=transaction_id, attempt=1,
                           idempotency_key=key_for(transaction_id), **start).execute()
-        elif row.state == DONE:
-            return row, "not_ready"
-        elif row.state == HELD:
-            return row, "payout_held"
-        elif row.state == STARTED and not (rails.payouts_idempotent
+        elif row.state == PayoutState.DONE:
+            return row, PayoutResult.NOT_READY
+        elif row.state == PayoutState.HELD:
+            return row, PayoutResult.PAYOUT_HELD
+        elif row.state == PayoutState.STARTED and not (rails.payouts_idempotent
                                            and row.attempt < MAX_IDEMPOTENT_ATTEMPTS):
             why = ("the worker making payout call {n} stopped (killed, or lost its claim) before "
                    "its result was saved" if not rails.payouts_idempotent else
                    "payout called {n} times with the same key without a saved result")
             _hold_row(row, f"{why.format(n=row.attempt)}; {check_hint(transaction_id)}")
-            return row, "payout_held"
+            return row, PayoutResult.PAYOUT_HELD
         else:  # queued, released (once), or started again on an idempotent integration
             Payout.update(attempt=row.attempt + 1, **start).where(Payout.id == row.id).execute()
-    return get(transaction_id), "call"
+    return get(transaction_id), PayoutResult.CALL
 
 
 def _hold_row(row: Payout, message: str) -> None:
-    Payout.update(state=HELD, finished_at=dbclock.now(), status_message=message).where(
-        (Payout.id == row.id) & (Payout.attempt == row.attempt) & Payout.state.in_((STARTED, HELD))
+    Payout.update(state=PayoutState.HELD, finished_at=dbclock.now(), status_message=message).where(
+        (Payout.id == row.id) & (Payout.attempt == row.attempt) & Payout.state.in_((PayoutState.STARTED,
+                                                                                    PayoutState.HELD))
     ).execute()
     log.error("transaction %s: payout held: %s", row.transaction_id, message,
               extra={"transaction_id": row.transaction_id})
@@ -89,13 +91,13 @@ def hold(payout: Payout, message: str) -> None:
 
 def release_for_retry(payout: Payout, message: str) -> None:
     """An idempotent integration's failed call: executable again with the same key."""
-    Payout.update(state=RELEASED, finished_at=dbclock.now(), status_message=message).where(
-        (Payout.id == payout.id) & (Payout.attempt == payout.attempt) & (Payout.state == STARTED)
+    Payout.update(state=PayoutState.RELEASED, finished_at=dbclock.now(), status_message=message).where(
+        (Payout.id == payout.id) & (Payout.attempt == payout.attempt) & (Payout.state == PayoutState.STARTED)
     ).execute()
 
 
 def save_result(lease: Lease, payout: Payout, from_status: str, status: str, fields: dict,
-                seconds: int) -> str:
+                seconds: int) -> SaveResult:
     """Save the rails' result and close the payout in one fenced database transaction.
 
     Returns ``saved``, ``lost`` (our claim was taken: nothing written) or ``moved`` (the
@@ -103,22 +105,19 @@ def save_result(lease: Lease, payout: Payout, from_status: str, status: str, fie
     """
     with leases.write_lock():
         if not leases.renew(lease, seconds):
-            return "lost"
+            return SaveResult.LOST
         changed = (Transaction.update(status=status, **fields)
                    .where((Transaction.id == payout.transaction_id) & (Transaction.status == from_status))
                    .execute())
         if not changed:
-            return "moved"
-        Payout.update(state=DONE, finished_at=dbclock.now(), status_message=None).where(
-            (Payout.id == payout.id) & (Payout.fence == lease.fence) & (Payout.state == STARTED)).execute()
-    return "saved"
+            return SaveResult.MOVED
+        Payout.update(state=PayoutState.DONE, finished_at=dbclock.now(), status_message=None).where(
+            (Payout.id == payout.id) & (Payout.fence == lease.fence)
+            & (Payout.state == PayoutState.STARTED)).execute()
+    return SaveResult.SAVED
 
 
-def listed(states: tuple[str, ...] = (HELD,), limit: int = 1000) -> list[Payout]:
+def listed(states: tuple[str, ...] = (PayoutState.HELD,), limit: int = 1000) -> list[Payout]:
     """Payout records in ``states``, oldest first."""
     return list(Payout.select().where(Payout.state.in_(states))
                 .order_by(Payout.started_at, Payout.id).limit(limit))
-
-
-def count_held() -> int:
-    return Payout.select().where(Payout.state == HELD).count()

@@ -7,13 +7,13 @@ import logging
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.integrations import RailsIntegration
 from anchor_dramatiq.models import Asset, Transaction
-from anchor_dramatiq.payments.matching import WITHDRAWAL_KINDS
 from anchor_dramatiq.transitions import transition
+from anchor_dramatiq.vocabulary import WITHDRAWAL_KINDS, TransactionKind, TransactionStatus
 
 log = logging.getLogger(__name__)
 
 PAGE = 100
-OUTGOING_KINDS = (*WITHDRAWAL_KINDS, "send")
+OUTGOING_KINDS = (*WITHDRAWAL_KINDS, TransactionKind.SEND)
 
 
 def poll_outgoing(rails: RailsIntegration, page_size: int = PAGE) -> int:
@@ -27,7 +27,7 @@ def poll_outgoing(rails: RailsIntegration, page_size: int = PAGE) -> int:
     while True:
         query = (Transaction.select(Transaction, Asset).join(Asset)
                  .where(Transaction.kind.in_(OUTGOING_KINDS)
-                        & (Transaction.status == "pending_external")))
+                        & (Transaction.status == TransactionStatus.PENDING_EXTERNAL)))
         if last is not None:
             query = query.where(Transaction.id > last)
         page = list(query.order_by(Transaction.id).limit(page_size))
@@ -42,7 +42,8 @@ def poll_outgoing(rails: RailsIntegration, page_size: int = PAGE) -> int:
                       "page skipped", type(done).__name__)
         else:
             for transaction in done:
-                if transition(transaction.id, ["pending_external"], "completed", completed_at=utcnow()):
+                if transition(transaction.id, [TransactionStatus.PENDING_EXTERNAL],
+                              TransactionStatus.COMPLETED, completed_at=utcnow()):
                     completed += 1
         if len(page) < page_size:
             return completed

@@ -12,24 +12,22 @@ import logging
 import uuid
 
 from anchor_dramatiq import dbclock
-from anchor_dramatiq.integrations import PayoutStatus, RailsIntegration, can_tell_payout_status
+from anchor_dramatiq.errors import NotHeld
+from anchor_dramatiq.integrations import RailsIntegration, can_tell_payout_status
 from anchor_dramatiq.models import Asset, Payout, Transaction
-from anchor_dramatiq.payments.matching import ready_status
 from anchor_dramatiq.transitions import announce
+from anchor_dramatiq.vocabulary import PayoutState, PayoutStatus, TransactionStatus, ready_status
 from anchor_dramatiq.withdrawals import leases, payouts
 from anchor_dramatiq.withdrawals.execute import result_fields
 
 log = logging.getLogger(__name__)
 
-PAID_STATUSES = ("pending_external", "completed")
+PAID_STATUSES = (TransactionStatus.PENDING_EXTERNAL, TransactionStatus.COMPLETED)
 SETTLE_PAGE = 100
 
 
-class NotHeld(Exception):
-    """The transaction has no held payout (never held, or already resolved)."""
-
-
-def resolve_paid(transaction_id: uuid.UUID, status: str = "pending_external", *, by: str,
+def resolve_paid(transaction_id: uuid.UUID, status: str = TransactionStatus.PENDING_EXTERNAL, *,
+                 by: str,
                  external_transaction_id: str | None = None) -> str:
     """The bank made the payout: save it as ``execute_outgoing`` would have; returns the status."""
     if status not in PAID_STATUSES:
@@ -39,16 +37,16 @@ def resolve_paid(transaction_id: uuid.UUID, status: str = "pending_external", *,
     if transaction is None:
         raise NotHeld(f"transaction {transaction_id} does not exist")
     before = dict(transaction.__data__)
-    from_status = ready_status(transaction)
+    from_status = ready_status(transaction.kind)
     transaction.status = status
     if external_transaction_id:
         transaction.external_transaction_id = external_transaction_id
     fields = result_fields(transaction, before)
     new_status = fields.pop("status")
     with leases.write_lock():
-        closed = (Payout.update(state=payouts.DONE, finished_at=dbclock.now(),
+        closed = (Payout.update(state=PayoutState.DONE, finished_at=dbclock.now(),
                                 status_message=f"resolved as paid by {by}")
-                  .where((Payout.transaction_id == transaction_id) & (Payout.state == payouts.HELD))
+                  .where((Payout.transaction_id == transaction_id) & (Payout.state == PayoutState.HELD))
                   .execute())
         if not closed:
             raise NotHeld(f"transaction {transaction_id} has no held payout")
@@ -65,9 +63,9 @@ def resolve_paid(transaction_id: uuid.UUID, status: str = "pending_external", *,
 
 def resolve_not_paid(transaction_id: uuid.UUID, *, by: str) -> None:
     """The bank did not make the payout: release it for exactly one new call."""
-    released = (Payout.update(state=payouts.RELEASED, finished_at=dbclock.now(), nudged_at=None,
+    released = (Payout.update(state=PayoutState.RELEASED, finished_at=dbclock.now(), nudged_at=None,
                               status_message=f"resolved as not paid by {by}; one new attempt")
-                .where((Payout.transaction_id == transaction_id) & (Payout.state == payouts.HELD))
+                .where((Payout.transaction_id == transaction_id) & (Payout.state == PayoutState.HELD))
                 .execute())
     if not released:
         raise NotHeld(f"transaction {transaction_id} has no held payout")
@@ -80,7 +78,7 @@ def settle_held(rails: RailsIntegration, limit: int = SETTLE_PAGE) -> dict[str, 
     counts = {status.value: 0 for status in PayoutStatus}
     if not can_tell_payout_status(rails):
         return counts
-    for payout in payouts.listed((payouts.HELD,), limit):
+    for payout in payouts.listed((PayoutState.HELD,), limit):
         transaction = (Transaction.select(Transaction, Asset).join(Asset)
                        .where(Transaction.id == payout.transaction_id).first())
         if transaction is None:

@@ -19,6 +19,7 @@ from stellar_sdk import Keypair
 from anchor_dramatiq import callbacks, config
 from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.queues import Queue
 from anchor_dramatiq.transitions import transition
 
 
@@ -117,7 +118,7 @@ def logged(caplog) -> str:
 
 
 def queued_callbacks(broker) -> int:
-    return broker.queues[callbacks.CALLBACK_QUEUE].qsize()
+    return broker.queues[Queue.CALLBACKS].qsize()
 
 
 def test_status_change_sends_a_signed_callback_with_the_transaction(

@@ -16,10 +16,10 @@ def test_channels_are_created_leased_and_used(anchor):
     assert all(anchor.sim.account(key) is not None for key in keys)
     first = channels.lease(anchor.settings)
     second = channels.lease(anchor.settings)
-    assert first and second and first[0].public_key != second[0].public_key
+    assert first and second and first.public_key != second.public_key
     assert channels.lease(anchor.settings) is None  # both held
-    channels.release(first[0].public_key, first[1])
-    channels.release(second[0].public_key, second[1])
+    channels.release(first.public_key, first.token)
+    channels.release(second.public_key, second.token)
 
     wallet = anchor.wallet()
     deposit = anchor.deposit(wallet.public_key, "2")

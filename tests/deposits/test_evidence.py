@@ -13,10 +13,10 @@ from stellar_sdk import Keypair
 
 from anchor_dramatiq.db import database
 from anchor_dramatiq.deposits import submit_deposit
+from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.migrate import MIGRATIONS, migrate
 from anchor_dramatiq.models import SchemaVersion, Submission, Transaction
 from anchor_dramatiq.stellar import submission as protocol
-from anchor_dramatiq.stellar.answers import NoAnswer
 
 from .test_faults import paid_once
 

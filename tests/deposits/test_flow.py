@@ -285,7 +285,7 @@ def test_after_deposit_once_even_when_the_completing_worker_dies_and_messages_re
         thread.start()
     for thread in threads:
         thread.join()
-    assert row(deposit).status == "completed" and "completed" in results
+    assert row(deposit).status == "completed" and "succeeded" in results
     assert rails.after == {deposit.id: 1}
     assert submit_deposit(deposit.id) == "nothing to do"
     assert rails.after == {deposit.id: 1}

@@ -21,17 +21,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operations"))
 
 from processes import Process, purge_queues, wait_until, workers_argv  # noqa: E402
 
-from anchor_dramatiq.deposits.messages import STELLAR_QUEUE, SUBMIT_DEPOSIT  # noqa: E402
 from anchor_dramatiq.models import Submission, Transaction  # noqa: E402
+from anchor_dramatiq.queues import ActorName, Queue  # noqa: E402
 from tests.deposits.conftest import TEST_SECRET_KEY_ENV  # noqa: E402
 
 
 def send(broker_url: str, transaction_ids: list) -> None:
     broker = RabbitmqBroker(url=broker_url, confirm_delivery=True)
     try:
-        broker.declare_queue(STELLAR_QUEUE)
+        broker.declare_queue(Queue.STELLAR)
         for transaction_id in transaction_ids:
-            broker.enqueue(dramatiq.Message(queue_name=STELLAR_QUEUE, actor_name=SUBMIT_DEPOSIT,
+            broker.enqueue(dramatiq.Message(queue_name=Queue.STELLAR, actor_name=ActorName.SUBMIT_DEPOSIT,
                                             args=(str(transaction_id),), kwargs={}, options={}))
     finally:
         broker.close()
@@ -39,7 +39,7 @@ def send(broker_url: str, transaction_ids: list) -> None:
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_kill_9_after_store_and_after_submit(anchor, db_url, broker_url, tmp_path):
-    purge_queues(broker_url, [STELLAR_QUEUE, "default", "periodic"])
+    purge_queues(broker_url, [Queue.STELLAR, "default", "periodic"])
     env = {**os.environ, **TEST_SECRET_KEY_ENV, "ANCHOR_DATABASE_URL": db_url,
            "ANCHOR_BROKER_URL": broker_url, "ANCHOR_HORIZON_URL": anchor.sim.url,
            "ANCHOR_NETWORK_PASSPHRASE": anchor.settings.network_passphrase,

@@ -28,12 +28,12 @@ def test_channel_lease_is_not_taken_by_a_host_whose_clock_runs_ahead(db, monkeyp
     assert first is not None
     clock_ahead(monkeypatch, (channels,))
     assert channels.lease(get_settings(), seconds=60) is None
-    channels.release(first[0].public_key, first[1])
+    channels.release(first.public_key, first.token)
     second = channels.lease(get_settings(), seconds=60)
-    assert second is not None and second[1] != first[1]
-    assert Channel.get_by_id(first[0].public_key).lease_fence == 2  # one more on every take
-    channels.release(first[0].public_key, first[1])  # the old token changes nothing
-    assert Channel.get_by_id(first[0].public_key).lease_owner == second[1]
+    assert second is not None and second.token != first.token
+    assert Channel.get_by_id(first.public_key).lease_fence == 2  # one more on every take
+    channels.release(first.public_key, first.token)  # the old token changes nothing
+    assert Channel.get_by_id(first.public_key).lease_owner == second.token
 
 
 def test_deposit_claim_is_not_retaken_by_a_host_whose_clock_runs_ahead(db, monkeypatch) -> None:

@@ -12,8 +12,8 @@ import dramatiq
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from anchor_dramatiq.deposits.messages import STELLAR_QUEUE, SUBMIT_DEPOSIT
 from anchor_dramatiq.models import Transaction
+from anchor_dramatiq.queues import ActorName, Queue
 from operations.processes import REPO, purge_queues, wait_until, workers_argv
 from tests.deposits.conftest import TEST_SECRET_KEY_ENV, anchor, broker, sim  # noqa: F401
 
@@ -24,7 +24,7 @@ SEED = re.compile(r"(?<![A-Z2-7])S[A-Z2-7]{40,}")  # a seed or a damaged one; no
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_debug_logs_of_a_paid_deposit_hold_no_secret(anchor, db_url, broker_url, start, log_format,  # noqa: F811
                                                       tmp_path) -> None:
-    purge_queues(broker_url, [STELLAR_QUEUE, "periodic"])
+    purge_queues(broker_url, [Queue.STELLAR, "periodic"])
     env = {**os.environ, **TEST_SECRET_KEY_ENV, "ANCHOR_DATABASE_URL": db_url,
            "ANCHOR_BROKER_URL": broker_url, "ANCHOR_HORIZON_URL": anchor.sim.url,
            "ANCHOR_NETWORK_PASSPHRASE": anchor.settings.network_passphrase,
@@ -36,8 +36,8 @@ def test_debug_logs_of_a_paid_deposit_hold_no_secret(anchor, db_url, broker_url,
     workers.wait_for_log("Worker process is ready for action.")
     rabbit = RabbitmqBroker(url=broker_url, confirm_delivery=True)
     try:
-        rabbit.declare_queue(STELLAR_QUEUE)
-        rabbit.enqueue(dramatiq.Message(queue_name=STELLAR_QUEUE, actor_name=SUBMIT_DEPOSIT,
+        rabbit.declare_queue(Queue.STELLAR)
+        rabbit.enqueue(dramatiq.Message(queue_name=Queue.STELLAR, actor_name=ActorName.SUBMIT_DEPOSIT,
                                         args=(str(deposit.id),), kwargs={}, options={}))
     finally:
         rabbit.close()

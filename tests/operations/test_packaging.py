@@ -14,6 +14,7 @@ from ruamel.yaml import YAML
 
 from anchor_dramatiq.cli.status import queue_names
 from anchor_dramatiq.config import VARIABLES
+from anchor_dramatiq.queues import WORKER_GROUPS
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -143,6 +144,7 @@ def test_worker_groups_consume_every_queue_and_submission_apart() -> None:
               if spec.get("command", [None])[0] == "dramatiq"}
     assert groups["submitter"] == ["stellar"]
     assert "stellar" not in groups["workers"]
+    assert groups == {name: list(queues) for name, queues in WORKER_GROUPS.items()}
     assert set(itertools.chain(*groups.values())) == declared
     units = {unit.name: consumed_queues(re.search(r"ExecStart=(.*)", unit.read_text()).group(1).split())
              for unit in (DEPLOY / "systemd").glob("*.service") if "dramatiq actors" in unit.read_text()}

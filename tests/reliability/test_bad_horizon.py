@@ -25,7 +25,7 @@ from anchor_dramatiq.crypto import Secret, SeedDecryptionError
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.deposits import resume_deposits, submit_deposit
 from anchor_dramatiq.models import Cursor, Payment, Submission, Transaction
-from anchor_dramatiq.streaming.streamer import Streamer
+from anchor_dramatiq.streaming.supervisor import Streamer
 
 
 def ready_deposit(asset) -> Transaction:
@@ -69,7 +69,7 @@ def test_reconcile_against_a_garbage_horizon_records_nothing(on_junk, broker, ca
     caplog.set_level(logging.ERROR)
     asset, account = make_asset()
     waiting = make_withdrawal(asset, account, memo="r")
-    actors.withdrawals.reconcile_payments.fn()
+    actors.payments.reconcile_payments.fn()
     failures = [r for r in caplog.records
                 if "reconcile_payments failed; the next tick runs it again" in r.getMessage()]
     assert len(failures) == 1 and failures[0].exc_info is not None

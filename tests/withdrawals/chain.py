@@ -12,7 +12,7 @@ from stellar_sdk.exceptions import BadRequestError
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.models import Asset
-from anchor_dramatiq.streaming.streamer import Streamer
+from anchor_dramatiq.streaming.supervisor import Streamer
 from simnet import Simnet
 
 from .factories import make_asset

@@ -15,8 +15,8 @@ from anchor_dramatiq.models import Payment, Transaction
 from anchor_dramatiq.payments import outbox
 from anchor_dramatiq.payments.accounts import watched_accounts
 from anchor_dramatiq.payments.process import process_payment
+from anchor_dramatiq.payments.reconcile import reconcile
 from anchor_dramatiq.streaming.cursor import record_event
-from anchor_dramatiq.withdrawals.reconcile import reconcile
 from simnet import Simnet
 
 from .chain import Chain

@@ -12,11 +12,10 @@ import signal
 
 import dramatiq
 
-from anchor_dramatiq.broker import setup
+from anchor_dramatiq.boot import boot
 from anchor_dramatiq.config import Settings, settings_or_exit
-from anchor_dramatiq.logs import setup_logging
 from anchor_dramatiq.metrics import start_metrics_server
-from anchor_dramatiq.streaming.streamer import Streamer
+from anchor_dramatiq.streaming.supervisor import Streamer
 
 log = logging.getLogger("anchor_dramatiq.streamer")
 
@@ -33,9 +32,8 @@ async def run(settings: Settings, broker: dramatiq.Broker) -> None:
 
 def main() -> int:
     settings = settings_or_exit("secret_key")
-    setup_logging(settings)
+    broker = boot(settings)
     start_metrics_server(settings)
-    broker = setup(settings)
     try:
         asyncio.run(run(settings, broker))
     finally:
