@@ -604,6 +604,9 @@ class ChaosRun:
                 report.withdrawals_unmatched.append(f"{transaction_id}: the wallet's payment did not land")
         # Payouts: the counting rails' log, one line per call.
         per_id = Counter(calls(self.rails_log))
+        if self.cfg.slow_payout_every:  # ChaosRails makes every Nth call of its log slow
+            slow = sum(per_id.values()) // self.cfg.slow_payout_every
+            report.faults["payout call outlasting the claim"] = slow
         report.payouts_by_calls = {str(n): c for n, c in sorted(Counter(per_id.values()).items())}
         callers: dict[str, list[int]] = {}
         for line in self.rails_log.read_text().splitlines() if self.rails_log.exists() else []:
