@@ -50,8 +50,8 @@ import dramatiq  # noqa: E402
 from dramatiq.brokers.rabbitmq import RabbitmqBroker  # noqa: E402
 from harness import Polaris  # noqa: E402
 from polaris_venv import ensure_venv  # noqa: E402
-from services import PostgresServer, RabbitServer  # noqa: E402
 from stellar_sdk import Asset, HashMemo, Keypair, Server, TransactionBuilder  # noqa: E402
+from support.services import PostgresServer, RabbitServer  # noqa: E402
 
 from anchor_dramatiq import config  # noqa: E402
 from anchor_dramatiq.db import database, open_database  # noqa: E402
@@ -228,7 +228,7 @@ class Context:
     results: list[dict] = field(default_factory=list)
 
     def run(self, label: str) -> Run:
-        from operations.processes import purge_queues
+        from support.queues import purge_queues
 
         purge_queues(self.rabbit.url, QUEUES)
         return Run(self, label)

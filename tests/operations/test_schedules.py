@@ -8,14 +8,15 @@ import time
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
-from services import free_port
+from support.processes import scheduler_argv, workers_argv
+from support.queues import purge_queues
+from support.services import free_port
+from support.waiting import wait_until
 
-from anchor_dramatiq.cli.status import queue_names
 from anchor_dramatiq.config import VARIABLES
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.models import JobRun
 from anchor_dramatiq.periodic import SWEEPS
-from operations.processes import purge_queues, scheduler_argv, wait_until, workers_argv
 
 
 def processed(port: int) -> dict[str, float]:
@@ -63,7 +64,7 @@ def test_periodic_actors_run_on_schedule_without_double_work(start, process_env,
         if var.field.startswith("schedule_"):
             env[var.env] = "60s"
     env["ANCHOR_SCHEDULE_MAINTENANCE"] = "10s"  # prune_job_runs: a sub-minute sweep
-    purge_queues(broker_url, queue_names())
+    purge_queues(broker_url)
     tick_actors = {tick for _, tick in SWEEPS.values()}
 
     workers = start(workers_argv(processes=1, threads=4), {**env, "ANCHOR_METRICS_PORT": str(port)},

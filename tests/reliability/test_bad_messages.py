@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from stellar_sdk import Keypair
-from withdrawals.factories import make_asset, make_withdrawal, payment_record
-from withdrawals.rails import CountingRails, calls
+from support.factories import make_asset, make_withdrawal, payment_record
+from support.rails import CountingRails, calls
 
 from anchor_dramatiq import config
 from anchor_dramatiq.errors import PermanentError

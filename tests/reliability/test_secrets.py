@@ -21,9 +21,10 @@ from pathlib import Path
 import pika
 import psycopg2
 import pytest
-from conftest import migrated
-from services import free_port
 from stellar_sdk import Keypair
+from support.database import migrated
+from support.secret import TEST_SECRET_KEY
+from support.services import free_port
 
 from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.models import Channel, Submission
@@ -31,8 +32,6 @@ from anchor_dramatiq.simnet import Simnet
 from reliability.chaos import ChaosConfig, ChaosRun
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
-
-SECRET_KEY = "secrets-check-secret-key-0123456789"
 
 
 class Firehose:
@@ -78,7 +77,7 @@ class Firehose:
 
 @pytest.fixture
 def secrets_db(pg_url: str) -> Iterator[str]:
-    with migrated(pg_url, SECRET_KEY) as url:
+    with migrated(pg_url) as url:
         yield url
 
 
@@ -109,7 +108,8 @@ def test_no_secret_in_logs_messages_metrics_or_rows(secrets_db: str, rabbitmq, t
     scraped: list[str] = []
     cli_output: list[str] = []
     with Simnet(ledger_interval=0.2) as sim, Firehose(rabbitmq) as firehose:
-        run = ChaosRun(cfg, sim, secrets_db, rabbitmq.url, tmp_path, secret_key=SECRET_KEY, log_level="DEBUG")
+        run = ChaosRun(cfg, sim, secrets_db, rabbitmq.url, tmp_path, secret_key=TEST_SECRET_KEY,
+                       log_level="DEBUG")
 
         def after_setup() -> dict[str, str]:
             env = {**run.env(), "ANCHOR_SIGNING_SEED": signing.secret}
@@ -129,8 +129,9 @@ def test_no_secret_in_logs_messages_metrics_or_rows(secrets_db: str, rabbitmq, t
     assert len(channels) == 3
     assert Submission.select().where(Submission.channel.is_null(False)).exists()  # channels signed
     secrets = {"distribution seed": run.distribution.secret, "signing seed": signing.secret,
-               "ANCHOR_SECRET_KEY": SECRET_KEY,
-               **{f"channel seed {c.public_key}": c.secret(Secret(SECRET_KEY)).reveal() for c in channels}}
+               "ANCHOR_SECRET_KEY": TEST_SECRET_KEY,
+               **{f"channel seed {c.public_key}": c.secret(Secret(TEST_SECRET_KEY)).reveal()
+                  for c in channels}}
 
     logs = [run.supervised[name].logs() for name in ("workers", "scheduler", "streamer")] + cli_output
     logs.append(run.cli_output)  # `anchor-dramatiq channels create 3 --asset USD` at DEBUG

@@ -14,8 +14,7 @@ from anchor_dramatiq.config import Settings
 from anchor_dramatiq.models import Asset
 from anchor_dramatiq.simnet import Simnet
 from anchor_dramatiq.streaming.streamer import Streamer
-
-from .factories import make_asset
+from support.factories import make_asset
 
 
 class Chain:
