@@ -2,8 +2,12 @@ PYTHON ?= python3
 
 .PHONY: test lint chaos compose-test
 
+# The tests mostly wait (ledgers, polls, processes starting), so three test processes share the
+# two cores, each with its own RabbitMQ and PostgreSQL; a module's tests stay in one process.
+# Then the `solo` tests (the CI-size chaos run) alone.
 test: lint
-	$(PYTHON) -m pytest -q -ra
+	$(PYTHON) -m pytest -q -ra -n 3 --dist loadfile -m "not solo"
+	$(PYTHON) -m pytest -q -ra -m solo
 
 lint:
 	ruff check .

@@ -133,7 +133,8 @@ def test_no_secret_in_logs_messages_metrics_or_rows(secrets_db: str, rabbitmq, t
                **{f"channel seed {c.public_key}": c.secret(Secret(TEST_SECRET_KEY)).reveal()
                   for c in channels}}
 
-    logs = [run.supervised[name].logs() for name in ("workers", "scheduler", "streamer")] + cli_output
+    logs = [run.worker_logs()] + [run.supervised[name].logs() for name in ("scheduler", "streamer")] \
+        + cli_output
     logs.append(run.cli_output)  # `anchor-dramatiq channels create 3 --asset USD` at DEBUG
     lines = [line for text in logs for line in text.splitlines()]
     messages = [body.decode(errors="replace") for body in firehose.bodies]
