@@ -2,12 +2,11 @@ PYTHON ?= python3
 
 .PHONY: test lint chaos compose-test
 
-# The tests mostly wait (ledgers, polls, processes starting), so three test processes share the
-# two cores, each with its own RabbitMQ and PostgreSQL; a module's tests stay in one process.
-# Then the `solo` tests (the CI-size chaos run) alone.
+# The tests mostly wait (ledgers, polls, processes starting), so four test processes share the
+# two cores, each with its own RabbitMQ and PostgreSQL; the long tests start first
+# (tests/support/scheduling.py).
 test: lint
-	$(PYTHON) -m pytest -q -ra -n 3 --dist loadfile -m "not solo"
-	$(PYTHON) -m pytest -q -ra -m solo
+	$(PYTHON) -m pytest -q -ra -n 4 --dist load
 
 lint:
 	ruff check .

@@ -17,4 +17,4 @@ os.environ.setdefault("ANCHOR_DATABASE_URL", "sqlite:///" + str(Path(os.environ.
     "TMPDIR", "/tmp")) / f"anchor-test-{os.getpid()}.sqlite3"))
 os.environ.pop("ANCHOR_BROKER_URL", None)
 
-pytest_plugins = ["support.fixtures"]
+pytest_plugins = ["support.fixtures", "support.scheduling"]

@@ -7,6 +7,7 @@ import datetime as dt
 import time
 import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.processes import scheduler_argv, workers_argv
 from support.queues import purge_queues
@@ -57,6 +58,7 @@ def sleep_until_second(second: float) -> None:
     time.sleep((second - now) % 60)
 
 
+@pytest.mark.long(seconds=110)  # waits for minutes to turn
 def test_periodic_actors_run_on_schedule_without_double_work(start, process_env, broker_url) -> None:
     port = free_port()
     env = dict(process_env)

@@ -16,7 +16,7 @@ from reliability.chaos import ChaosConfig, ChaosRun
 
 FULL = os.environ.get("CHAOS_SIZE") == "full"
 
-pytestmark = [pytest.mark.services, pytest.mark.solo, pytest.mark.timeout(3600 if FULL else 420)]
+pytestmark = [pytest.mark.services, pytest.mark.long(seconds=140), pytest.mark.timeout(3600 if FULL else 420)]
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from anchor_dramatiq.models import Channel, Submission
 from anchor_dramatiq.simnet import Simnet
 from reliability.chaos import ChaosConfig, ChaosRun
 
-pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.services, pytest.mark.long(seconds=40), pytest.mark.timeout(300)]
 
 
 class Firehose:

@@ -125,6 +125,7 @@ def test_rabbitmq_down_while_payments_arrive(sim: Simnet, rabbitmq, process_env:
     assert_each_paid_once(withdrawals, rails_log_of(process_env), timeout=120)
 
 
+@pytest.mark.long(seconds=35)
 def test_worker_killed_during_payout_holds_it_for_a_person_and_never_pays_twice(
         sim: Simnet, broker_url: str, process_env: dict[str, str], start: Callable[..., Process]) -> None:
     chain, [withdrawal] = setup_withdrawals(sim, 1)
