@@ -61,7 +61,6 @@ from anchor_dramatiq.simnet import Simnet  # noqa: E402
 from anchor_dramatiq.stellar import channels  # noqa: E402
 
 SECRET_KEY = "compare-polaris-secret-key-0123456789"
-QUEUES = ["stellar", "payments", "withdrawals", "periodic", "default"]
 
 
 def log(message: str) -> None:
@@ -230,7 +229,7 @@ class Context:
     def run(self, label: str) -> Run:
         from support.queues import purge_queues
 
-        purge_queues(self.rabbit.url, QUEUES)
+        purge_queues(self.rabbit.url)
         return Run(self, label)
 
 

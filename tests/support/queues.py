@@ -3,12 +3,10 @@ name rows of another database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 
-
-def purge_queues(broker_url: str, names: Iterable[str] | None = None) -> None:
-    """Empty ``names`` (every queue the project declares when None), with their delay and
-    dead-letter queues; queues never declared yet are skipped."""
+def purge_queues(broker_url: str) -> None:
+    """Empty every queue the project declares, with its delay and dead-letter queues; queues
+    never declared yet are skipped."""
     import pika
     from pika.exceptions import ChannelClosedByBroker
 
@@ -17,7 +15,7 @@ def purge_queues(broker_url: str, names: Iterable[str] | None = None) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(broker_url))
     try:
         channel = connection.channel()
-        for name in queue_names() if names is None else names:
+        for name in queue_names():
             for queue in (name, f"{name}.DQ", f"{name}.XQ"):
                 try:
                     channel.queue_purge(queue)
