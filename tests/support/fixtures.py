@@ -13,7 +13,6 @@ import pytest
 from support.database import migrated, new_postgres_database
 from support.processes import Process, process_environment
 from support.queues import purge_queues
-from support.secret import TEST_SECRET_KEY
 from support.services import PostgresServer, RabbitServer
 
 
@@ -54,11 +53,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def pg_url(postgres: PostgresServer | None) -> str:
     """A fresh, empty PostgreSQL database URL."""
     return new_postgres_database(postgres)
-
-
-@pytest.fixture
-def settings_env(db_url: str) -> dict[str, str]:
-    return {"ANCHOR_DATABASE_URL": db_url, "ANCHOR_SECRET_KEY": TEST_SECRET_KEY}
 
 
 @pytest.fixture
