@@ -2,8 +2,11 @@ PYTHON ?= python3
 
 .PHONY: test lint chaos compose-test
 
+# The tests mostly wait (ledgers, polls, processes starting), so four test processes share the
+# two cores, each with its own RabbitMQ and PostgreSQL; the long tests start first
+# (tests/support/scheduling.py).
 test: lint
-	$(PYTHON) -m pytest -q -ra
+	$(PYTHON) -m pytest -q -ra -n 4 --dist load
 
 lint:
 	ruff check .

@@ -50,8 +50,8 @@ import dramatiq  # noqa: E402
 from dramatiq.brokers.rabbitmq import RabbitmqBroker  # noqa: E402
 from harness import Polaris  # noqa: E402
 from polaris_venv import ensure_venv  # noqa: E402
-from services import PostgresServer, RabbitServer  # noqa: E402
 from stellar_sdk import Asset, HashMemo, Keypair, Server, TransactionBuilder  # noqa: E402
+from support.services import PostgresServer, RabbitServer  # noqa: E402
 
 from anchor_dramatiq import config  # noqa: E402
 from anchor_dramatiq.db import database, open_database  # noqa: E402
@@ -61,7 +61,6 @@ from anchor_dramatiq.stellar import channels  # noqa: E402
 from simnet import Simnet  # noqa: E402
 
 SECRET_KEY = "compare-polaris-secret-key-0123456789"
-QUEUES = ["stellar", "payments", "withdrawals", "periodic", "default"]
 
 
 def log(message: str) -> None:
@@ -228,9 +227,9 @@ class Context:
     results: list[dict] = field(default_factory=list)
 
     def run(self, label: str) -> Run:
-        from operations.processes import purge_queues
+        from support.queues import purge_queues
 
-        purge_queues(self.rabbit.url, QUEUES)
+        purge_queues(self.rabbit.url)
         return Run(self, label)
 
 

@@ -49,7 +49,7 @@ def main() -> None:
     from anchor_dramatiq.models import Transaction
     from anchor_dramatiq.stellar import channels
     from simnet import Simnet
-    from tests.deposits.conftest import make_anchor
+    from tests.support.anchor import make_anchor
 
     with Simnet(ledger_interval=args.ledger_interval, submission_timeout=30) as sim:
         settings = config.get_settings().replace(

@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from services import PostgresServer, RabbitServer  # noqa: E402
 from stellar_sdk import Account, Asset, Keypair, Server, TextMemo, TransactionBuilder  # noqa: E402
+from support.services import PostgresServer, RabbitServer  # noqa: E402
 
 from anchor_dramatiq import config  # noqa: E402
 from anchor_dramatiq.crypto import Secret, encrypt_seed  # noqa: E402

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 
+@pytest.mark.long(seconds=30)
 @pytest.mark.parametrize("faults", [False, True], ids=["calm", "faults"])
 def test_demo_completes_everything_and_agrees_with_the_ledger(tmp_path, faults):
     argv = [sys.executable, "-m", "anchor_dramatiq.cli", "demo", "--deposits", "6",

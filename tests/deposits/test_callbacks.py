@@ -105,13 +105,6 @@ def verify(request: dict, signer: Keypair, host: str) -> None:
     assert request["headers"]["Content-Type"] == "application/json"
 
 
-def wait_for(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not predicate():
-        time.sleep(0.02)
-    assert predicate()
-
-
 def logged(caplog) -> str:
     """Every line but peewee's SQL echo (which at DEBUG shows the row the test inserted)."""
     return "\n".join(r.getMessage() for r in caplog.records if r.name != "peewee")

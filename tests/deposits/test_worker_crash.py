@@ -9,21 +9,18 @@ holding exactly its amount from exactly one payment.
 from __future__ import annotations
 
 import os
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import dramatiq
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from support.processes import Process, workers_argv
+from support.queues import purge_queues
+from support.secret import TEST_SECRET_KEY
+from support.waiting import wait_until
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operations"))
-
-from processes import Process, purge_queues, wait_until, workers_argv  # noqa: E402
-
-from anchor_dramatiq.models import Submission, Transaction  # noqa: E402
-from anchor_dramatiq.queues import ActorName, Queue  # noqa: E402
-from tests.deposits.conftest import TEST_SECRET_KEY_ENV  # noqa: E402
+from anchor_dramatiq.models import Submission, Transaction
+from anchor_dramatiq.queues import ActorName, Queue
 
 
 def send(broker_url: str, transaction_ids: list) -> None:
@@ -39,8 +36,8 @@ def send(broker_url: str, transaction_ids: list) -> None:
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_kill_9_after_store_and_after_submit(anchor, db_url, broker_url, tmp_path):
-    purge_queues(broker_url, [Queue.STELLAR, "default", "periodic"])
-    env = {**os.environ, **TEST_SECRET_KEY_ENV, "ANCHOR_DATABASE_URL": db_url,
+    purge_queues(broker_url)
+    env = {**os.environ, "ANCHOR_SECRET_KEY": TEST_SECRET_KEY, "ANCHOR_DATABASE_URL": db_url,
            "ANCHOR_BROKER_URL": broker_url, "ANCHOR_HORIZON_URL": anchor.sim.url,
            "ANCHOR_NETWORK_PASSPHRASE": anchor.settings.network_passphrase,
            "ANCHOR_HORIZON_TIMEOUT": "2", "ANCHOR_CLAIM_TIMEOUT": "30"}

@@ -4,8 +4,8 @@ import json
 from decimal import Decimal
 
 from click.testing import CliRunner
-from conftest import TEST_SECRET_KEY
 from stellar_sdk import Keypair
+from support.secret import TEST_SECRET_KEY
 
 from anchor_dramatiq.cli import main
 from anchor_dramatiq.crypto import Secret, decrypt_seed

@@ -7,7 +7,8 @@ from decimal import Decimal
 import peewee
 import psycopg2
 import pytest
-from conftest import DATA, TEST_SECRET_KEY
+from support.paths import DATA
+from support.secret import TEST_SECRET_KEY
 
 from anchor_dramatiq import config
 from anchor_dramatiq.db import database, open_database

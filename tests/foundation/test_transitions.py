@@ -4,6 +4,7 @@ import time
 import uuid
 
 from stellar_sdk import Keypair
+from support.waiting import wait_until
 
 from anchor_dramatiq import config
 from anchor_dramatiq.integrations.sandbox import SandboxRails
@@ -105,10 +106,3 @@ def test_a_failing_sweep_is_logged_not_dead_lettered(db, caplog, monkeypatch):
     finally:
         worker.stop()
     assert broker.dead_letters == []
-
-
-def wait_until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not predicate():
-        time.sleep(0.02)
-    assert predicate()

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-POLARIS_DIR = REPO / "bench" / "polaris"
+POLARIS_DIR = Path(__file__).resolve().parents[2] / "bench" / "polaris"
 sys.path.insert(0, str(POLARIS_DIR))
 
 from harness import Polaris  # noqa: E402

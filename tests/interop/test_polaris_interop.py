@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import os
-import sys
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,10 +18,14 @@ from pathlib import Path
 import dramatiq
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from operations.processes import Process, purge_queues, wait_until, workers_argv
 from stellar_sdk import Asset as SdkAsset
 from stellar_sdk import HashMemo, Keypair, Server, TransactionBuilder, TransactionEnvelope
 from stellar_sdk.exceptions import BadSignatureError
+from support.paths import REPO
+from support.processes import Process, streamer_argv, workers_argv
+from support.queues import purge_queues
+from support.secret import TEST_SECRET_KEY
+from support.waiting import wait_until
 
 from anchor_dramatiq import config
 from anchor_dramatiq.crypto import Secret
@@ -31,12 +34,10 @@ from anchor_dramatiq.migrate import migrate
 from anchor_dramatiq.models import Asset, Cursor, Submission, Transaction
 from simnet import Simnet
 
-from .conftest import POLARIS_DIR, REPO
+from .conftest import POLARIS_DIR
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.services]
 
-SECRET_KEY = "interop-secret-key-shared-with-polaris"
-QUEUES = ["stellar", "payments", "withdrawals", "periodic", "default"]
 
 
 class Ledger:
@@ -72,7 +73,7 @@ def sim() -> Iterator[Simnet]:
 
 @pytest.fixture
 def anchor_db(pg_url: str, sim: Simnet) -> Iterator[str]:
-    settings = config.Settings.from_env({"ANCHOR_DATABASE_URL": pg_url, "ANCHOR_SECRET_KEY": SECRET_KEY,
+    settings = config.Settings.from_env({"ANCHOR_DATABASE_URL": pg_url, "ANCHOR_SECRET_KEY": TEST_SECRET_KEY,
                                          "ANCHOR_HORIZON_URL": sim.url})
     config.configure(settings)
     yield pg_url
@@ -82,7 +83,7 @@ def anchor_db(pg_url: str, sim: Simnet) -> Iterator[str]:
 
 def test_polaris_rows_completed_by_anchor_dramatiq(polaris_factory, sim: Simnet, anchor_db: str,
                                                    broker_url: str, tmp_path: Path) -> None:
-    shared = {"ANCHOR_DATABASE_URL": anchor_db, "ANCHOR_SECRET_KEY": SECRET_KEY,
+    shared = {"ANCHOR_DATABASE_URL": anchor_db, "ANCHOR_SECRET_KEY": TEST_SECRET_KEY,
               "ANCHOR_HORIZON_URL": sim.url, "ANCHOR_NETWORK_PASSPHRASE": sim.passphrase}
     polaris = polaris_factory(shared)
     polaris.migrate()  # an existing Polaris deployment: Polaris made the schema
@@ -102,15 +103,15 @@ def test_polaris_rows_completed_by_anchor_dramatiq(polaris_factory, sim: Simnet,
     # The seed Polaris encrypted decrypts, with the same key, to the distribution seed.
     stored = Asset.get_by_id(asset["id"])
     assert stored.distribution_seed != chain.distribution.secret
-    assert stored.distribution_secret(Secret(SECRET_KEY)).reveal() == chain.distribution.secret
+    assert stored.distribution_secret(Secret(TEST_SECRET_KEY)).reveal() == chain.distribution.secret
 
-    purge_queues(broker_url, QUEUES)
+    purge_queues(broker_url)
     env = {key: value for key, value in os.environ.items() if not key.startswith("ANCHOR_")}
     env.update(shared, ANCHOR_BROKER_URL=broker_url, ANCHOR_RAILS="anchor_rails:BenchRails",
                ANCHOR_STREAM_SILENCE_TIMEOUT="5", PYTHONPATH=os.pathsep.join([str(POLARIS_DIR), str(REPO)]),
                PYTHONUNBUFFERED="1", dramatiq_prom_db=str(tmp_path / "prometheus"))
     workers = Process(workers_argv(processes=1, threads=4), env, tmp_path / "workers.log")
-    streamer = Process([sys.executable, str(REPO / "streamer.py")], env, tmp_path / "streamer.log")
+    streamer = Process(streamer_argv(), env, tmp_path / "streamer.log")
     broker = RabbitmqBroker(url=broker_url, confirm_delivery=True)
     try:
         wait_until(lambda: Cursor.get_or_none(Cursor.account == chain.distribution.public_key), 30,

@@ -11,11 +11,15 @@ import sys
 import dramatiq
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from support.anchor import anchor, sim  # noqa: F401 - the deposit tests' anchor on simnet
+from support.paths import REPO
+from support.processes import workers_argv
+from support.queues import purge_queues
+from support.secret import TEST_SECRET_KEY
+from support.waiting import wait_until
 
 from anchor_dramatiq.models import Transaction
 from anchor_dramatiq.queues import ActorName, Queue
-from operations.processes import REPO, purge_queues, wait_until, workers_argv
-from tests.deposits.conftest import TEST_SECRET_KEY_ENV, anchor, broker, sim  # noqa: F401
 
 SEED = re.compile(r"(?<![A-Z2-7])S[A-Z2-7]{40,}")  # a seed or a damaged one; not inside a G... account
 
@@ -24,8 +28,8 @@ SEED = re.compile(r"(?<![A-Z2-7])S[A-Z2-7]{40,}")  # a seed or a damaged one; no
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_debug_logs_of_a_paid_deposit_hold_no_secret(anchor, db_url, broker_url, start, log_format,  # noqa: F811
                                                       tmp_path) -> None:
-    purge_queues(broker_url, [Queue.STELLAR, "periodic"])
-    env = {**os.environ, **TEST_SECRET_KEY_ENV, "ANCHOR_DATABASE_URL": db_url,
+    purge_queues(broker_url)
+    env = {**os.environ, "ANCHOR_SECRET_KEY": TEST_SECRET_KEY, "ANCHOR_DATABASE_URL": db_url,
            "ANCHOR_BROKER_URL": broker_url, "ANCHOR_HORIZON_URL": anchor.sim.url,
            "ANCHOR_NETWORK_PASSPHRASE": anchor.settings.network_passphrase,
            "ANCHOR_SIGNING_SEED": anchor.issuer.secret,
@@ -48,7 +52,7 @@ def test_debug_logs_of_a_paid_deposit_hold_no_secret(anchor, db_url, broker_url,
 
     text = workers.log() + status.stdout + status.stderr
     assert str(deposit.id) in text or "submit_deposit" in text  # the flow did log at DEBUG
-    secrets = [anchor.distribution.secret, anchor.issuer.secret, TEST_SECRET_KEY_ENV["ANCHOR_SECRET_KEY"],
+    secrets = [anchor.distribution.secret, anchor.issuer.secret, TEST_SECRET_KEY,
                "guest:guest@"]
     for line in text.splitlines():
         assert not SEED.search(line), line

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from operations.processes import scheduler_argv, workers_argv
+from support.processes import scheduler_argv, workers_argv
 
 
 def test_workers_and_scheduler_boot_and_exit_0_on_sigterm(start, process_env) -> None:

@@ -7,15 +7,17 @@ import datetime as dt
 import time
 import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from services import free_port
+from support.processes import scheduler_argv, workers_argv
+from support.queues import purge_queues
+from support.services import free_port
+from support.waiting import wait_until
 
-from anchor_dramatiq.cli.status import queue_names
 from anchor_dramatiq.config import VARIABLES
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.models import JobRun
 from anchor_dramatiq.periodic import SWEEPS
-from operations.processes import purge_queues, scheduler_argv, wait_until, workers_argv
 
 
 def processed(port: int) -> dict[str, float]:
@@ -56,6 +58,7 @@ def sleep_until_second(second: float) -> None:
     time.sleep((second - now) % 60)
 
 
+@pytest.mark.long(seconds=110)  # waits for minutes to turn
 def test_periodic_actors_run_on_schedule_without_double_work(start, process_env, broker_url) -> None:
     port = free_port()
     env = dict(process_env)
@@ -63,7 +66,7 @@ def test_periodic_actors_run_on_schedule_without_double_work(start, process_env,
         if var.field.startswith("schedule_"):
             env[var.env] = "60s"
     env["ANCHOR_SCHEDULE_MAINTENANCE"] = "10s"  # prune_job_runs: a sub-minute sweep
-    purge_queues(broker_url, queue_names())
+    purge_queues(broker_url)
     tick_actors = {tick for _, tick in SWEEPS.values()}
 
     workers = start(workers_argv(processes=1, threads=4), {**env, "ANCHOR_METRICS_PORT": str(port)},

@@ -14,15 +14,15 @@ from click.testing import CliRunner
 from dramatiq import Message
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from prometheus_client.parser import text_string_to_metric_families
-from services import free_port
 from stellar_sdk import Keypair
+from support.paths import REPO
+from support.services import free_port
 
 from anchor_dramatiq.cli import main
 from anchor_dramatiq.config import get_settings
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.metrics import start_metrics_server
 from anchor_dramatiq.models import Asset, Cursor, JobRun, Payment, Submission, Transaction
-from operations.processes import REPO
 
 HOUR = dt.timedelta(hours=1)
 ACCOUNT = Keypair.random().public_key

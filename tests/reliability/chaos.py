@@ -36,20 +36,21 @@ from pathlib import Path
 from typing import Any
 
 import pika
-from operations.processes import Process, bin_path, purge_queues, scheduler_argv
 from peewee import InterfaceError, OperationalError
 from stellar_sdk import Asset as SdkAsset
 from stellar_sdk import Keypair, Server, TextMemo, TransactionBuilder
-from withdrawals.factories import make_asset
-from withdrawals.rails import calls
+from support.factories import make_asset
+from support.paths import REPO, TESTS
+from support.processes import Process, bin_path, scheduler_argv
+from support.queues import purge_queues
+from support.rails import calls
+from support.secret import TEST_SECRET_KEY
 
+from anchor_dramatiq.cli.status import queue_names
 from anchor_dramatiq.db import database
 from anchor_dramatiq.models import Payment, Submission, Transaction
 from simnet import Simnet
 
-TESTS = Path(__file__).resolve().parents[1]
-REPO = TESTS.parent
-QUEUES = ["stellar", "payments", "withdrawals", "periodic", "default"]
 TERMINAL = "completed"
 SKEWED_CLOCK = Path(__file__).resolve().parent / "skewed_clock"
 
@@ -172,7 +173,7 @@ def restart(start: Callable[[], None], attempts: int = 5) -> None:
         try:
             start()
             return
-        except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError):
+        except (RuntimeError, AssertionError, OSError, subprocess.CalledProcessError):
             if attempt == attempts - 1:
                 raise
             time.sleep(5)
@@ -239,7 +240,7 @@ class Supervised:
 
 class ChaosRun:
     def __init__(self, cfg: ChaosConfig, sim: Simnet, db_url: str, broker_url: str, workdir: Path,
-                 rabbit=None, postgres=None, secret_key: str = "chaos-secret-key-0123456789",
+                 rabbit=None, postgres=None, secret_key: str = TEST_SECRET_KEY,
                  log_level: str = "INFO") -> None:
         self.cfg, self.sim, self.db_url, self.broker_url = cfg, sim, db_url, broker_url
         self.workdir, self.rabbit, self.postgres = workdir, rabbit, postgres
@@ -334,7 +335,7 @@ class ChaosRun:
         return env
 
     def start_processes(self, extra_env: dict[str, str] | None = None) -> None:
-        purge_queues(self.broker_url, QUEUES)
+        purge_queues(self.broker_url)
         env = {**self.env(), **(extra_env or {})}
         groups = self.cfg.worker_clock_offsets
         per_group = max(1, self.cfg.processes // len(groups))
@@ -540,7 +541,7 @@ class ChaosRun:
         found = []
         try:
             channel = connection.channel()
-            for queue in QUEUES:
+            for queue in queue_names():
                 try:
                     channel.queue_declare(f"{queue}.XQ", passive=True)
                 except pika.exceptions.ChannelClosedByBroker:

@@ -1,5 +1,5 @@
-"""Fixtures for the reliability tests: the in-process broker with every actor declared, and a
-tiny HTTP server that answers every request with junk (a broken Horizon)."""
+"""Fixtures for the reliability tests: a tiny HTTP server that answers every request with junk
+(a broken Horizon)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import dramatiq
 import pytest
 
 JUNK_BODIES = {
@@ -16,16 +15,6 @@ JUNK_BODIES = {
     "wrong_shape": (200, "application/hal+json", b'["not", "an", "object"]'),
     "bad_gateway": (502, "text/plain", b"upstream went away"),
 }
-
-
-@pytest.fixture
-def broker() -> dramatiq.Broker:
-    """The in-process StubBroker with every actor declared (the tests unset ANCHOR_BROKER_URL)."""
-    import actors
-
-    actors.broker.flush_all()
-    yield actors.broker
-    actors.broker.flush_all()
 
 
 class JunkHorizon:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from withdrawals.rails import SettlingCountingRails, calls
+from support.rails import SettlingCountingRails, calls
 
 from anchor_dramatiq.integrations.sandbox import SandboxRails
 from anchor_dramatiq.models import Transaction

@@ -17,17 +17,16 @@ from pathlib import Path
 
 import pika
 import pytest
-from conftest import TEST_SECRET_KEY, new_postgres_database
-from operations.processes import Process, purge_queues, wait_until, workers_argv
+from support.database import migrated, new_postgres_database
+from support.processes import Process, process_environment, workers_argv
+from support.queues import purge_queues
+from support.waiting import wait_until
 
-from anchor_dramatiq import config
-from anchor_dramatiq.db import database, open_database
-from anchor_dramatiq.migrate import migrate
 from anchor_dramatiq.models import Submission, Transaction
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
 
-QUEUES = ["payments", "withdrawals", "stellar", "periodic", "default"]
+PUBLISHED_TO = ("payments", "withdrawals", "stellar")
 
 
 def message(queue: str, actor: str, *args: object) -> bytes:
@@ -82,35 +81,27 @@ def dead_letters(url: str, queue: str) -> list[bytes]:
 def consumed(postgres, rabbitmq, tmp_path_factory) -> Iterator[tuple[str, Process]]:
     """Publish every body, run one worker until it has handled them all; the broker URL and worker."""
     url = os.environ.get("ANCHOR_TEST_BROKER_URL") or rabbitmq.url
-    db_url = new_postgres_database(postgres)
-    config.configure(config.Settings.from_env({"ANCHOR_DATABASE_URL": db_url,
-                                               "ANCHOR_SECRET_KEY": TEST_SECRET_KEY}))
-    open_database(db_url)
-    migrate()
-    purge_queues(url, QUEUES)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANCHOR_")}
-    env.update({"ANCHOR_DATABASE_URL": db_url, "ANCHOR_BROKER_URL": url, "ANCHOR_SECRET_KEY": TEST_SECRET_KEY,
-                "ANCHOR_HORIZON_URL": "http://127.0.0.1:9", "TZ": "UTC", "PYTHONUNBUFFERED": "1"})
     log_dir: Path = tmp_path_factory.mktemp("bodies")
-    worker = Process(workers_argv(1, 2), env, log_dir / "worker.log")
-    try:
-        worker.wait_for_log("Worker process is ready for action.", 60)
-        connection = pika.BlockingConnection(pika.URLParameters(url))
-        channel = connection.channel()
-        channel.confirm_delivery()
-        for queue, body, _, _ in BODIES.values():
-            channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2))
-        connection.close()
-        expected = {q: sum(1 for q2, _, dead, _ in BODIES.values() if q2 == q and dead) for q in QUEUES}
-        wait_until(lambda: all(counts(url, q) == 0 and counts(url, f"{q}.XQ") == expected[q]
-                               for q in ("payments", "withdrawals", "stellar")), 60,
-                   "every bad body handled")
-        yield url, worker
-    finally:
-        worker.kill()
-        purge_queues(url, QUEUES)
-        database.close()
-        config.configure(None)
+    with migrated(new_postgres_database(postgres)) as db_url:
+        purge_queues(url)
+        env = process_environment(db_url, url, "http://127.0.0.1:9", log_dir)
+        worker = Process(workers_argv(1, 2), env, log_dir / "worker.log")
+        try:
+            worker.wait_for_log("Worker process is ready for action.", 60)
+            connection = pika.BlockingConnection(pika.URLParameters(url))
+            channel = connection.channel()
+            channel.confirm_delivery()
+            for queue, body, _, _ in BODIES.values():
+                channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2))
+            connection.close()
+            expected = {q: sum(1 for q2, _, dead, _ in BODIES.values() if q2 == q and dead)
+                        for q in PUBLISHED_TO}
+            wait_until(lambda: all(counts(url, q) == 0 and counts(url, f"{q}.XQ") == expected[q]
+                                   for q in PUBLISHED_TO), 60, "every bad body handled")
+            yield url, worker
+        finally:
+            worker.kill()
+            purge_queues(url)
 
 
 @pytest.mark.parametrize("name", sorted(BODIES))

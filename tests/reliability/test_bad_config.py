@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from operations.processes import REPO
+from support.paths import REPO
 
 from anchor_dramatiq.config import ConfigError, Settings
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 from stellar_sdk import Keypair
-from withdrawals.factories import make_asset, make_withdrawal
+from support.factories import make_asset, make_withdrawal
 
 from anchor_dramatiq import config
 from anchor_dramatiq.deposits.poll import poll_pending_deposits

@@ -18,7 +18,7 @@ from decimal import Decimal
 import pytest
 from dramatiq.brokers.stub import StubBroker
 from stellar_sdk import Keypair
-from withdrawals.factories import make_asset, make_withdrawal
+from support.factories import make_asset, make_withdrawal
 
 from anchor_dramatiq import config
 from anchor_dramatiq.crypto import Secret, SeedDecryptionError

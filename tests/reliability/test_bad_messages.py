@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from stellar_sdk import Keypair
-from withdrawals.factories import make_asset, make_withdrawal, payment_record
-from withdrawals.rails import CountingRails, calls
+from support.factories import make_asset, make_withdrawal, payment_record
+from support.rails import CountingRails, calls
 
 from anchor_dramatiq import config
 from anchor_dramatiq.errors import PermanentError
@@ -82,7 +82,7 @@ def test_process_payment_with_an_unknown_or_garbage_id_is_a_permanent_error(brok
     assert snapshot() == before and Payment.select().count() == 0
 
 
-@pytest.mark.parametrize("garbage", ["not-a-uuid", str(uuid.uuid4())])
+@pytest.mark.parametrize("garbage", ["not-a-uuid", str(uuid.uuid4())], ids=["not-a-uuid", "unknown-uuid"])
 def test_submit_deposit_with_a_garbage_or_unknown_id_pays_nothing(broker, rows, garbage) -> None:
     import actors.deposits
 

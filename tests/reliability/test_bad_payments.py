@@ -19,7 +19,7 @@ import pytest
 from stellar_sdk import Account as SdkAccount
 from stellar_sdk import Asset as SdkAsset
 from stellar_sdk import Keypair, MuxedAccount, Network, TransactionBuilder
-from withdrawals.factories import make_asset, make_withdrawal, payment_record
+from support.factories import make_asset, make_withdrawal, payment_record
 
 from anchor_dramatiq.models import Asset, Cursor, Payment, Transaction
 from anchor_dramatiq.streaming.cursor import record_event

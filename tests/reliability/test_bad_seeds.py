@@ -16,19 +16,22 @@ import sys
 import traceback
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import dramatiq
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from operations.processes import REPO, Process, purge_queues, wait_until, workers_argv
 from prometheus_client.parser import text_string_to_metric_families
-from services import free_port
 from stellar_sdk import Keypair, TextMemo
-from withdrawals.chain import Chain
-from withdrawals.factories import make_withdrawal
+from support.chain import Chain
+from support.factories import make_withdrawal
+from support.paths import REPO
+from support.processes import streamer_argv, workers_argv
+from support.rails import counting_rails_env
+from support.services import free_port
+from support.waiting import wait_until
 
 from anchor_dramatiq import config
 from anchor_dramatiq.crypto import Secret, encrypt_seed
@@ -192,45 +195,22 @@ def sim() -> Iterator[Simnet]:
 
 
 @pytest.fixture
-def process_env(db: str, broker_url: str, sim: Simnet, tmp_path: Path) -> dict[str, str]:
-    """A deployed worker's or streamer's environment on this backend, at DEBUG."""
-    purge_queues(broker_url, ["payments", "withdrawals", "periodic", "stellar", "default"])
-    config.configure(config.get_settings().replace(horizon_url=sim.url))
-    tests = REPO / "tests"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ANCHOR_")}
-    env.update({
-        "ANCHOR_DATABASE_URL": db,
-        "ANCHOR_BROKER_URL": broker_url,
-        "ANCHOR_SECRET_KEY": config.get_settings().secret_key.reveal(),
-        "ANCHOR_HORIZON_URL": sim.url,
-        "ANCHOR_RAILS": "withdrawals.rails:CountingRails",
-        "ANCHOR_TEST_RAILS_LOG": str(tmp_path / "rails.log"),
-        "ANCHOR_LOG_LEVEL": "DEBUG",
-        "PYTHONPATH": os.pathsep.join([str(tests), str(REPO)]),
-        "PYTHONUNBUFFERED": "1",
-        "TZ": "UTC",
-        "dramatiq_prom_db": str(tmp_path / "prometheus"),
-    })
-    return env
+def horizon_url(sim: Simnet) -> str:
+    return sim.url
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[[list[str], dict[str, str], str], Process]]:
-    started: list[Process] = []
-
-    def run(argv: list[str], env: dict[str, str], name: str) -> Process:
-        started.append(Process(argv, env, tmp_path / f"{name}.log"))
-        return started[-1]
-
-    yield run
-    for process in started:
-        process.kill()
+def process_db(db: str, horizon_url: str) -> str:
+    """The processes run on this test's backend (both), the test process watching simnet."""
+    config.configure(config.get_settings().replace(horizon_url=horizon_url))
+    return db
 
 
 @pytest.mark.services
 @pytest.mark.timeout(240)
 def test_good_asset_is_streamed_and_matched_while_bad_rows_exist(sim: Simnet, process_env: dict[str, str],
-                                                                   start, broker_url: str) -> None:
+                                                                   start, broker_url: str,
+                                                                   tmp_path: Path) -> None:
     chain = Chain(sim)
     good = chain.register()
     bad = add_bad_assets()
@@ -238,9 +218,9 @@ def test_good_asset_is_streamed_and_matched_while_bad_rows_exist(sim: Simnet, pr
     deposit = ready_deposit(Asset.get(Asset.code == "SHORT"))  # the worker must sign with a bad seed
     metrics_port = free_port()
 
-    workers = start(workers_argv(1, 2) + ["-v"], process_env, "workers")
-    streamer = start([sys.executable, str(REPO / "streamer.py")],
-                     {**process_env, "ANCHOR_METRICS_PORT": str(metrics_port)}, "streamer")
+    env = {**process_env, **counting_rails_env(tmp_path), "ANCHOR_LOG_LEVEL": "DEBUG"}
+    workers = start(workers_argv(1, 2) + ["-v"], env, "workers")
+    streamer = start(streamer_argv(), {**env, "ANCHOR_METRICS_PORT": str(metrics_port)}, "streamer")
     wait_until(lambda: Cursor.get_or_none(Cursor.account == chain.account), 60,
                f"the good account streamed:\n{streamer.log()[-3000:]}")
     rabbit = RabbitmqBroker(url=broker_url, confirm_delivery=True)

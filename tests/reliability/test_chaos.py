@@ -9,20 +9,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import migrated
+from support.database import migrated
 
 from reliability.chaos import ChaosConfig, ChaosRun
 from simnet import Simnet
 
 FULL = os.environ.get("CHAOS_SIZE") == "full"
-SECRET_KEY = "chaos-secret-key-0123456789"
 
-pytestmark = [pytest.mark.services, pytest.mark.timeout(3600 if FULL else 420)]
+pytestmark = [pytest.mark.services, pytest.mark.long(seconds=140), pytest.mark.timeout(3600 if FULL else 420)]
 
 
 @pytest.fixture
 def chaos_db(pg_url: str) -> Iterator[str]:
-    with migrated(pg_url, SECRET_KEY) as url:
+    with migrated(pg_url) as url:
         yield url
 
 
@@ -31,8 +30,7 @@ def test_chaos_run_pays_everything_exactly_once(chaos_db: str, broker_url: str, 
     cfg = ChaosConfig.full() if FULL else ChaosConfig.ci()
     own_rabbit = None if os.environ.get("ANCHOR_TEST_BROKER_URL") else rabbitmq
     with Simnet(ledger_interval=0.2, submission_timeout=2.0, stream_timeout=30.0, seed=cfg.seed) as sim:
-        run = ChaosRun(cfg, sim, chaos_db, broker_url, tmp_path, rabbit=own_rabbit, postgres=postgres,
-                       secret_key=SECRET_KEY)
+        run = ChaosRun(cfg, sim, chaos_db, broker_url, tmp_path, rabbit=own_rabbit, postgres=postgres)
         report = run.run()
     print(report.as_json())
     if os.environ.get("CHAOS_REPORT"):

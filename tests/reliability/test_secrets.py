@@ -21,18 +21,17 @@ from pathlib import Path
 import pika
 import psycopg2
 import pytest
-from conftest import migrated
-from services import free_port
 from stellar_sdk import Keypair
+from support.database import migrated
+from support.secret import TEST_SECRET_KEY
+from support.services import free_port
 
 from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.models import Channel, Submission
 from reliability.chaos import ChaosConfig, ChaosRun
 from simnet import Simnet
 
-pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
-
-SECRET_KEY = "secrets-check-secret-key-0123456789"
+pytestmark = [pytest.mark.services, pytest.mark.long(seconds=40), pytest.mark.timeout(300)]
 
 
 class Firehose:
@@ -78,7 +77,7 @@ class Firehose:
 
 @pytest.fixture
 def secrets_db(pg_url: str) -> Iterator[str]:
-    with migrated(pg_url, SECRET_KEY) as url:
+    with migrated(pg_url) as url:
         yield url
 
 
@@ -109,7 +108,8 @@ def test_no_secret_in_logs_messages_metrics_or_rows(secrets_db: str, rabbitmq, t
     scraped: list[str] = []
     cli_output: list[str] = []
     with Simnet(ledger_interval=0.2) as sim, Firehose(rabbitmq) as firehose:
-        run = ChaosRun(cfg, sim, secrets_db, rabbitmq.url, tmp_path, secret_key=SECRET_KEY, log_level="DEBUG")
+        run = ChaosRun(cfg, sim, secrets_db, rabbitmq.url, tmp_path, secret_key=TEST_SECRET_KEY,
+                       log_level="DEBUG")
 
         def after_setup() -> dict[str, str]:
             env = {**run.env(), "ANCHOR_SIGNING_SEED": signing.secret}
@@ -129,10 +129,12 @@ def test_no_secret_in_logs_messages_metrics_or_rows(secrets_db: str, rabbitmq, t
     assert len(channels) == 3
     assert Submission.select().where(Submission.channel.is_null(False)).exists()  # channels signed
     secrets = {"distribution seed": run.distribution.secret, "signing seed": signing.secret,
-               "ANCHOR_SECRET_KEY": SECRET_KEY,
-               **{f"channel seed {c.public_key}": c.secret(Secret(SECRET_KEY)).reveal() for c in channels}}
+               "ANCHOR_SECRET_KEY": TEST_SECRET_KEY,
+               **{f"channel seed {c.public_key}": c.secret(Secret(TEST_SECRET_KEY)).reveal()
+                  for c in channels}}
 
-    logs = [s.logs() for s in run.supervised.values()] + cli_output
+    logs = [run.worker_logs()] + [run.supervised[name].logs() for name in ("scheduler", "streamer")] \
+        + cli_output
     logs.append(run.cli_output)  # `anchor-dramatiq channels create 3 --asset USD` at DEBUG
     lines = [line for text in logs for line in text.splitlines()]
     messages = [body.decode(errors="replace") for body in firehose.bodies]

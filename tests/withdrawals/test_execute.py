@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from support.factories import make_asset, make_withdrawal
+from support.rails import CountingRails, calls
 
 from anchor_dramatiq.config import get_settings
 from anchor_dramatiq.db import utcnow
@@ -15,9 +17,6 @@ from anchor_dramatiq.integrations import RailsIntegration
 from anchor_dramatiq.models import Lease, Payout, Transaction
 from anchor_dramatiq.withdrawals import execute, leases
 from anchor_dramatiq.withdrawals.poll import poll_outgoing
-
-from .factories import make_asset, make_withdrawal
-from .rails import CountingRails, calls
 
 
 @pytest.fixture

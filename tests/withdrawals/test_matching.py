@@ -8,13 +8,12 @@ from decimal import Decimal
 from stellar_sdk import Account as SdkAccount
 from stellar_sdk import Asset as SdkAsset
 from stellar_sdk import Keypair, MuxedAccount, Network, TransactionBuilder
+from support.factories import hash_memo, make_asset, make_withdrawal, payment_record
 
 from anchor_dramatiq.models import Cursor, Payment, Transaction
 from anchor_dramatiq.payments.process import process_payment
 from anchor_dramatiq.streaming.cursor import record_event
 from anchor_dramatiq.transitions import transition
-
-from .factories import hash_memo, make_asset, make_withdrawal, payment_record
 
 
 def record_and_process(record: dict, account: str) -> tuple[Payment, uuid.UUID | None]:

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import peewee
 import pytest
-from conftest import migrated
-from services import PostgresServer
+from support.database import migrated
+from support.services import PostgresServer
 
 from anchor_dramatiq.config import get_settings
 from anchor_dramatiq.db import database, utcnow

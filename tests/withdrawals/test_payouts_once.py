@@ -15,6 +15,7 @@ from pathlib import Path
 import peewee
 import pytest
 from click.testing import CliRunner
+from support.rails import CountingRails, calls
 
 from anchor_dramatiq import db as dbmodule
 from anchor_dramatiq.cli import main
@@ -25,7 +26,6 @@ from anchor_dramatiq.models import Lease, Payout, Transaction
 from anchor_dramatiq.withdrawals import execute, leases, payouts
 from anchor_dramatiq.withdrawals.resolve import settle_held
 
-from .rails import CountingRails, calls
 from .test_execute import paid
 
 
@@ -282,7 +282,7 @@ def test_held_payouts_are_shown_by_status_and_counted_in_metrics(db: str, rails_
 
 def test_counting_rails_with_status_settle_a_killed_workers_payout(db: str, rails_log: Path) -> None:
     """The rails the chaos run can use: a payout held after a killed worker settles as paid."""
-    from .rails import SettlingCountingRails
+    from support.rails import SettlingCountingRails
 
     transaction, untouched = paid(), paid()
     for row in (transaction, untouched):

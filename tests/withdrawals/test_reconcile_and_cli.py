@@ -8,6 +8,8 @@ import time
 from click.testing import CliRunner
 from dramatiq.brokers.stub import StubBroker
 from stellar_sdk import Server, TextMemo
+from support.chain import Chain
+from support.factories import make_asset, make_withdrawal, payment_record
 
 from anchor_dramatiq import config
 from anchor_dramatiq.cli import main
@@ -18,9 +20,6 @@ from anchor_dramatiq.payments.process import process_payment
 from anchor_dramatiq.payments.reconcile import reconcile
 from anchor_dramatiq.streaming.cursor import record_event
 from simnet import Simnet
-
-from .chain import Chain
-from .factories import make_asset, make_withdrawal, payment_record
 
 
 def test_reconcile_records_payments_no_stream_saw(sim: Simnet, db: str) -> None:

@@ -19,28 +19,19 @@ from pathlib import Path
 import dramatiq
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from operations.processes import Process
 from stellar_sdk import TextMemo
+from support.chain import Chain
+from support.factories import make_withdrawal
+from support.processes import Process, streamer_argv, workers_argv
+from support.rails import calls
+from support.waiting import wait_until
 
 from anchor_dramatiq.models import Cursor, Payment, Payout, Transaction
 from simnet import Simnet
 
-from .chain import Chain
-from .factories import make_withdrawal
-from .rails import calls
-
 pytestmark = [pytest.mark.timeout(180), pytest.mark.services]
 
 N = 6
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def setup_withdrawals(sim: Simnet, count: int = N) -> tuple[Chain, list[Transaction]]:
@@ -50,7 +41,7 @@ def setup_withdrawals(sim: Simnet, count: int = N) -> tuple[Chain, list[Transact
 
 
 def start_streaming(start: Callable[..., Process], env: dict[str, str], account: str) -> Process:
-    streamer = start("streamer", env)
+    streamer = start(streamer_argv(), env, "streamer")
     wait_until(lambda: Cursor.get_or_none(Cursor.account == account) is not None, 30,
                f"the streamer to pin its cursor:\n{streamer.log()[-3000:]}")
     return streamer
@@ -88,7 +79,7 @@ def rails_log_of(env: dict[str, str]) -> Path:
 def test_streamer_sigkilled_and_restarted_mid_stream(sim: Simnet, process_env: dict[str, str],
                                                      start: Callable[..., Process]) -> None:
     chain, withdrawals = setup_withdrawals(sim)
-    start("workers", process_env)
+    start(workers_argv(processes=1, threads=4), process_env, "workers")
     streamer = start_streaming(start, process_env, chain.account)
     restarted: list[Process] = []
 
@@ -97,7 +88,7 @@ def test_streamer_sigkilled_and_restarted_mid_stream(sim: Simnet, process_env: d
             wait_until(lambda: Payment.select().count() >= 1, 20, "a payment to be recorded")
             streamer.kill()
         if i == 3:
-            restarted.append(start("streamer", process_env))
+            restarted.append(start(streamer_argv(), process_env, "streamer"))
 
     pay_all(chain, withdrawals, kill_midway)
     assert_each_paid_once(withdrawals, rails_log_of(process_env))
@@ -109,7 +100,7 @@ def test_dropped_and_stalled_streams(sim: Simnet, process_env: dict[str, str],
     chain, withdrawals = setup_withdrawals(sim)
     sim.add_fault("stream_drop", after_events=1, count=2)
     sim.add_fault("stream_stall", after_events=1, count=1)
-    start("workers", process_env)
+    start(workers_argv(processes=1, threads=4), process_env, "workers")
     streamer = start_streaming(start, process_env, chain.account)
     pay_all(chain, withdrawals)
     assert_each_paid_once(withdrawals, rails_log_of(process_env))
@@ -122,7 +113,7 @@ def test_dropped_and_stalled_streams(sim: Simnet, process_env: dict[str, str],
 def test_rabbitmq_down_while_payments_arrive(sim: Simnet, rabbitmq, process_env: dict[str, str],
                                              start: Callable[..., Process]) -> None:
     chain, withdrawals = setup_withdrawals(sim)
-    start("workers", process_env)
+    start(workers_argv(processes=1, threads=4), process_env, "workers")
     start_streaming(start, process_env, chain.account)
     rabbitmq.kill()
     try:
@@ -134,6 +125,7 @@ def test_rabbitmq_down_while_payments_arrive(sim: Simnet, rabbitmq, process_env:
     assert_each_paid_once(withdrawals, rails_log_of(process_env), timeout=120)
 
 
+@pytest.mark.long(seconds=35)
 def test_worker_killed_during_payout_holds_it_for_a_person_and_never_pays_twice(
         sim: Simnet, broker_url: str, process_env: dict[str, str], start: Callable[..., Process]) -> None:
     chain, [withdrawal] = setup_withdrawals(sim, 1)
@@ -143,13 +135,14 @@ def test_worker_killed_during_payout_holds_it_for_a_person_and_never_pays_twice(
     rails_log = rails_log_of(env)
     broker = RabbitmqBroker(url=broker_url, confirm_delivery=True)
     try:
-        workers = start("workers", env)
+        workers = start(workers_argv(processes=1, threads=4), env, "workers")
         broker.enqueue(dramatiq.Message(queue_name="withdrawals", actor_name="execute_outgoing",
                                         args=(str(withdrawal.id),), kwargs={}, options={}))
         wait_until(lambda: len(calls(rails_log)) == 1, 30, "the payout call to start")
         claimed_at = time.monotonic()
         workers.kill()  # mid-call: the message is unacked, the claim is held
-        start("workers", env)  # RabbitMQ redelivers execute_outgoing to the new worker
+        # RabbitMQ redelivers execute_outgoing to the new worker
+        start(workers_argv(processes=1, threads=4), env, "workers")
         time.sleep(6)
         assert calls(rails_log) == [str(withdrawal.id)]  # claim still held: no second call
         assert Transaction.get_by_id(withdrawal.id).status == "pending_anchor"
@@ -179,7 +172,7 @@ def test_concurrent_duplicate_messages_call_the_rails_once(
     env = {**process_env, "ANCHOR_TEST_RAILS_SLEEP": "2"}
     broker = RabbitmqBroker(url=broker_url, confirm_delivery=True)
     try:
-        start("workers", env)
+        start(workers_argv(processes=1, threads=4), env, "workers")
         message = dramatiq.Message(queue_name="withdrawals", actor_name="execute_outgoing",
                                    args=(str(withdrawal.id),), kwargs={}, options={})
         threads = [threading.Thread(target=broker.enqueue, args=(message.copy(),)) for _ in range(3)]

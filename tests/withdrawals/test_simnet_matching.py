@@ -9,15 +9,14 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from stellar_sdk import Asset as SdkAsset
 from stellar_sdk import Keypair
+from support.chain import Chain, StreamerThread
+from support.factories import make_withdrawal
 
 from anchor_dramatiq import config
 from anchor_dramatiq.models import Cursor, Payment, Transaction
 from anchor_dramatiq.payments.process import process_payment
 from anchor_dramatiq.streaming.cursor import stream_status
 from simnet import Simnet
-
-from .chain import Chain, StreamerThread
-from .factories import make_withdrawal
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from support.paths import REPO, TESTS
+from support.secret import TEST_SECRET_KEY
 
 
 class Process:
@@ -67,30 +68,24 @@ def scheduler_argv() -> list[str]:
     return [bin_path("periodiq"), "scheduler"]
 
 
-def purge_queues(broker_url: str, names: list[str]) -> None:
-    """Empty the project's queues (and their delay and dead-letter queues) left by earlier tests."""
-    import pika
-    from pika.exceptions import ChannelClosedByBroker
-
-    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
-    try:
-        channel = connection.channel()
-        for name in names:
-            for queue in (name, f"{name}.DQ", f"{name}.XQ"):
-                try:
-                    channel.queue_purge(queue)
-                except ChannelClosedByBroker:  # never declared
-                    channel = connection.channel()
-    finally:
-        connection.close()
+def streamer_argv() -> list[str]:
+    return [sys.executable, str(REPO / "streamer.py")]
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
-    """Poll ``predicate`` until it returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"not within {timeout:.0f}s: {what}")
+def process_environment(database_url: str, broker_url: str, horizon_url: str, workdir: Path,
+                        **extra: str) -> dict[str, str]:
+    """What a deployed process gets: RabbitMQ, the database, Horizon, the test key, no ANCHOR_*
+    inherited from the test run; tests/ on its path so ``ANCHOR_RAILS`` can name test rails."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ANCHOR_")}
+    env.update({
+        "ANCHOR_DATABASE_URL": database_url,
+        "ANCHOR_BROKER_URL": broker_url,
+        "ANCHOR_SECRET_KEY": TEST_SECRET_KEY,
+        "ANCHOR_HORIZON_URL": horizon_url,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)]),
+        "PYTHONUNBUFFERED": "1",
+        "TZ": "UTC",
+        "dramatiq_prom_db": str(workdir / "prometheus"),
+        **extra,
+    })
+    return env

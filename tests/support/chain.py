@@ -14,8 +14,7 @@ from anchor_dramatiq.config import Settings
 from anchor_dramatiq.models import Asset
 from anchor_dramatiq.streaming.supervisor import Streamer
 from simnet import Simnet
-
-from .factories import make_asset
+from support.factories import make_asset
 
 
 class Chain:

@@ -18,6 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
+from support.waiting import wait_until
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
@@ -25,15 +27,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
 
 
 def _chown(path: Path, user: str) -> None:
@@ -75,7 +68,7 @@ class PostgresServer:
         subprocess.run(_as_user(self.user, [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o",
                                             options, "-l", str(self.dir / "log"), "-w", "start"]),
                        check=True, capture_output=True)
-        wait_for(self._ready, 30, "PostgreSQL")
+        wait_until(self._ready, 30, "PostgreSQL ready", interval=0.2)
 
     def _ready(self) -> bool:
         import psycopg2
@@ -148,7 +141,7 @@ class RabbitServer:
         self.process = subprocess.Popen(["rabbitmq-server"], env=self._env(), cwd=self.dir,
                                         stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
-        wait_for(lambda: self._started_since(started_at), timeout, "RabbitMQ", interval=0.3)
+        wait_until(lambda: self._started_since(started_at), timeout, "RabbitMQ ready", interval=0.3)
 
     def _started_since(self, started_at: float) -> bool:
         if self.process and self.process.poll() is not None:
@@ -194,7 +187,7 @@ class RabbitServer:
                 pass
             self.process.wait(timeout=10)
             self.process = None
-        wait_for(lambda: not self.beam_pids(), 10, "RabbitMQ to die")
+        wait_until(lambda: not self.beam_pids(), 10, "RabbitMQ to die", interval=0.2)
 
     def stop(self) -> None:
         self.kill()

@@ -28,6 +28,12 @@ class CountingRails(RailsIntegration):
         return list(transactions)
 
 
+def counting_rails_env(workdir: Path) -> dict[str, str]:
+    """The settings that make a deployed process pay out through ``CountingRails``."""
+    return {"ANCHOR_RAILS": "support.rails:CountingRails",
+            "ANCHOR_TEST_RAILS_LOG": str(workdir / "rails.log")}
+
+
 def calls(log: Path) -> list[str]:
     """Transaction ids, one per payout call recorded."""
     return [line.split()[0] for line in log.read_text().splitlines()] if log.exists() else []
