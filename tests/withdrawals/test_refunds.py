@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import threading
 from decimal import Decimal
 
@@ -226,3 +227,39 @@ def test_refunded_payment_is_never_re_matched(chain: Chain) -> None:
     waiting = make_withdrawal(asset, chain.account, memo="later")
     assert rematch_all(config.get_settings()) == []
     assert Transaction.get_by_id(waiting.id).status == "pending_user_transfer_start"
+
+
+def test_payments_list_and_refund_commands(chain: Chain) -> None:
+    from click.testing import CliRunner
+
+    from anchor_dramatiq.cli import main
+    from anchor_dramatiq.cli.status import report
+
+    chain.register()
+    chain.pay("6", TextMemo("stray"))
+    chain.submit(chain.issuer, lambda b: b.append_payment_op(chain.account, chain.usd, "100"))
+    record_new(chain)
+    payment = payment_for("stray", "6")
+    runner = CliRunner()
+    listed = runner.invoke(main, ["payments", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.output)  # the internal top-up is not in the inbox
+    assert (row["operation_id"], row["outcome"]) == (payment.operation_id, "unmatched")
+    assert row["refund_request"] is None
+    inbox = report(config.get_settings(), 3600, ask_horizon=False)["payment_inbox"]
+    assert [(r["outcome"], r["count"], Decimal(r["value"])) for r in inbox] == [
+        ("unmatched", 1, Decimal("6"))]
+
+    refused = runner.invoke(main, ["payments", "refund", payment.operation_id, "--amount", "7"])
+    assert refused.exit_code == 1 and "more than the 6" in refused.output
+    paid = runner.invoke(main, ["payments", "refund", payment.operation_id])
+    assert paid.exit_code == 0, paid.output
+    assert "refund 6.0000000 paid by Stellar transaction" in paid.output
+    again = runner.invoke(main, ["payments", "refund", payment.operation_id])
+    assert again.exit_code == 0 and paid.output.splitlines()[-1] in again.output
+    assert len(refunds_on_ledger(chain, payment)) == 1
+    [row] = json.loads(runner.invoke(main, ["payments", "--outcome", "unmatched", "--json"]).output)
+    assert row["refund_request"]["state"] == "paid"
+    assert report(config.get_settings(), 3600, ask_horizon=False)["payment_inbox"] == []
+    internal = runner.invoke(main, ["payments", "list", "--outcome", "internal"])
+    assert "internal: from" in internal.output
