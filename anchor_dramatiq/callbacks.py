@@ -31,6 +31,7 @@ from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.errors import CallbackFailed
 from anchor_dramatiq.models import Asset, Quote, Transaction
+from anchor_dramatiq.payments.refunds import sep_refunds
 from anchor_dramatiq.queues import ActorName, Queue
 from anchor_dramatiq.stellar.keys import keypair_from_seed
 from anchor_dramatiq.vocabulary import DEPOSIT_KINDS, TransactionStatus
@@ -113,7 +114,8 @@ def _time(value) -> str | None:
 def transaction_json(transaction: Transaction) -> dict[str, Any]:
     """The SEP-6/24 transaction object Polaris 2.6 puts in a callback (its TransactionSerializer).
 
-    One deviation: ``deposit-exchange`` gets the deposit fields (``deposit_memo``) as SEP-6
+    Two deviations: ``refunds`` (SEP-6/24's object) once a refund of its payment was paid; and
+    ``deposit-exchange`` gets the deposit fields (``deposit_memo``) as SEP-6
     specifies, where Polaris only gives them to ``deposit``.
     """
     asset = transaction.asset
@@ -136,6 +138,9 @@ def transaction_json(transaction: Transaction) -> dict[str, Any]:
         "to": transaction.to_address,
         "from": transaction.from_address,
     }
+    refunds = sep_refunds(transaction.id)
+    if refunds is not None:  # SEP-6/24's refunds object, once a refund was paid (Polaris has none)
+        data["refunds"] = refunds
     if transaction.kind in DEPOSIT_KINDS:
         data["deposit_memo_type"] = transaction.memo_type
         data["deposit_memo"] = transaction.memo

@@ -18,10 +18,13 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from stellar_sdk import StrKey
+
 from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.errors import ConfigError, InvalidSeedError
 from anchor_dramatiq.schedule import Schedule, ScheduleError
 from anchor_dramatiq.stellar.keys import keypair_from_seed
+from anchor_dramatiq.vocabulary import AmountPolicy
 
 DEFAULT_PASSPHRASE = "Standalone Network ; February 2017"
 SANDBOX_RAILS = "anchor_dramatiq.integrations.sandbox:SandboxRails"
@@ -125,6 +128,29 @@ def _schedule(raw: str) -> Schedule:
         raise ValueError(str(exc)) from None
 
 
+def _accounts(raw: str) -> frozenset[str]:
+    found = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    for account in found:
+        if not StrKey.is_valid_ed25519_public_key(account):
+            raise ValueError("Stellar account ids (G...) separated by commas")
+    return found
+
+
+def _amount_policy(raw: str) -> tuple[tuple[str, str], ...]:
+    """``accept``, ``hold``, or per asset code: ``USDC=hold,*=accept`` (``*`` = the others)."""
+    policies = tuple(AmountPolicy)
+    expected = "accept, hold, or CODE=accept|hold pairs separated by commas (* = any other asset)"
+    if raw in policies:
+        return (("*", raw),)
+    found: dict[str, str] = {}
+    for part in raw.split(","):
+        code, sep, policy = part.strip().partition("=")
+        if not sep or not code.strip() or policy.strip() not in policies:
+            raise ValueError(expected)
+        found[code.strip()] = policy.strip()
+    return tuple(found.items())
+
+
 def _cursor(raw: str) -> str:
     if raw != "now" and not raw.isdigit():
         raise ValueError("'now' or a Horizon paging token (digits)")
@@ -207,6 +233,21 @@ class Settings:
     schedule_maintenance: Schedule = setting(
         _schedule, "60s",
         "Re-send work whose message was lost; expire stale claims")
+    internal_accounts: frozenset[str] | None = setting(
+        _accounts, None,
+        "The operator's own accounts (G..., comma-separated): payments from them, or from an "
+        "asset's issuer, are internal (treasury movements), never matched or refunded")
+    amount_policy: tuple[tuple[str, str], ...] = setting(
+        _amount_policy, "accept",
+        "A payment whose amount differs from amount_expected: accept (as Polaris) or hold for "
+        "a person; per asset as USDC=hold,*=accept")
+    rematch_window: int = setting(
+        _int(0, 30 * 86400), "86400",
+        "Seconds an unmatched or late payment may still be matched by a transaction that starts "
+        "waiting for it (0 = never)")
+    refund_rejected: bool = setting(
+        _bool, "false",
+        "Refund rejected payments (wrong asset or issuer, wrong memo type) automatically")
     claim_timeout: int = setting(
         _int(30, 1500), "300",
         "Seconds a claim (lease) on a transaction lasts before a sweep may retake it")
@@ -263,6 +304,11 @@ class Settings:
         self.require("secret_key")
         assert self.secret_key is not None
         return self.secret_key
+
+    def amount_policy_for(self, code: str) -> str:
+        """``accept`` or ``hold`` for payments of the asset ``code`` (see ANCHOR_AMOUNT_POLICY)."""
+        policies = dict(self.amount_policy)
+        return policies.get(code, policies.get("*", AmountPolicy.ACCEPT))
 
     def replace(self, **changes: Any) -> Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -81,3 +81,7 @@ class StreamSilent(AnchorError):
 
 class NotHeld(AnchorError):
     """The transaction has no held payout (never held, or already resolved)."""
+
+
+class RefundRefused(AnchorError):
+    """This payment cannot be refunded as asked (the message says why); nothing was sent."""

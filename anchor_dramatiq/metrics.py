@@ -93,10 +93,25 @@ class AnchorCollector:
                     "Submissions settled (succeeded or failed) in the last hour", value=latency["count"])
 
         family = gauge("anchor_payments", "Incoming payments recorded, by outcome "
-                       "(pending, matched, unmatched, ambiguous, rejected)", labels=["outcome"])
+                       "(pending, matched, unmatched, late, ambiguous, rejected, overpaid, underpaid, "
+                       "internal)", labels=["outcome"])
         for outcome, count in observe.payment_counts().items():
             family.add_metric([outcome], count)
         yield family
+
+        waiting = observe.inbox()
+        families = (gauge("anchor_payments_waiting", "Payments waiting for a person (no refund paid), "
+                          "by outcome and asset", labels=["outcome", "asset"]),
+                    gauge("anchor_payments_waiting_value", "Value of the payments waiting for a person, "
+                          "by outcome and asset", labels=["outcome", "asset"]),
+                    gauge("anchor_payments_waiting_oldest_age_seconds", "Seconds since the oldest payment "
+                          "waiting for a person was recorded", labels=["outcome", "asset"]))
+        for row in waiting:
+            labels = [row["outcome"], row["asset"]]
+            families[0].add_metric(labels, row["count"])
+            families[1].add_metric(labels, float(row["value"]))
+            families[2].add_metric(labels, row["oldest_age_seconds"])
+        yield from families
 
         yield gauge("anchor_payouts_held",
                     "Payouts whose rails call started with an unknown outcome, held for a person "

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from peewee import fn
 
 from anchor_dramatiq.db import database, is_postgres
-from anchor_dramatiq.models import ANCHOR_MODELS, POLARIS_MODELS, FenceCounter, Payout, SchemaVersion
+from anchor_dramatiq.models import ANCHOR_MODELS, POLARIS_MODELS, FenceCounter, Payout, Refund, SchemaVersion
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,17 @@ def _payouts_and_fences() -> None:
     _add_column("anchor_channel", "lease_fence", "BIGINT NOT NULL DEFAULT 0")
 
 
+def _refunds() -> None:
+    """Refunds of incoming payments, one per payment (``anchor_refund``)."""
+    database.create_tables([Refund], safe=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _create_tables),
     Migration(2, "indexes", _create_indexes),
     Migration(3, "submission_max_ledger", _add_submission_max_ledger),
     Migration(4, "payouts_and_fences", _payouts_and_fences),
+    Migration(5, "refunds", _refunds),
 )
 
 

@@ -24,6 +24,7 @@ from anchor_dramatiq.db import (
 )
 from anchor_dramatiq.vocabulary import (
     PaymentOutcome,
+    RefundState,
     SubmissionState,
     SubmissionStatus,
     TransactionKind,
@@ -263,6 +264,34 @@ class Payment(BaseModel):
         return f"<Payment {self.operation_id} {self.outcome}>"
 
 
+class Refund(BaseModel):
+    """``anchor_refund``: sending one incoming payment (or part of it) back to its sender.
+
+    One row per payment at most (the unique key that makes a refund requested twice, or by
+    two operators at once, one refund). Its Stellar transactions are ``anchor_submission``
+    rows whose item names this row's ``id``; ``state`` follows their settled fate.
+    """
+
+    id = PolarisUUIDField(primary_key=True, default=uuid.uuid4)
+    payment = pw.ForeignKeyField(Payment, unique=True, backref="refunds", on_delete="RESTRICT")
+    transaction_id = PolarisUUIDField(null=True, index=True)
+    amount = ExactAmountField()
+    fee = ExactAmountField(default=Decimal(0))
+    destination = pw.CharField(max_length=69)
+    state = pw.CharField(max_length=16, default=RefundState.REQUESTED, index=True)
+    reason = pw.TextField(null=True)
+    requested_by = pw.CharField(max_length=64)
+    stellar_transaction_id = pw.CharField(max_length=64, null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    paid_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        table_name = "anchor_refund"
+
+    def __repr__(self) -> str:
+        return f"<Refund {self.id} {self.amount} {self.state}>"
+
+
 class Cursor(BaseModel):
     """``anchor_cursor``: per watched account, the last paging token recorded in anchor_payment."""
 
@@ -385,4 +414,5 @@ class SchemaVersion(BaseModel):
 
 
 POLARIS_MODELS = (Asset, Quote, Transaction)
-ANCHOR_MODELS = (Submission, SubmissionItem, Payment, Cursor, Channel, Lease, JobRun, FenceCounter, Payout)
+ANCHOR_MODELS = (Submission, SubmissionItem, Payment, Cursor, Channel, Lease, JobRun, FenceCounter, Payout,
+                 Refund)

@@ -7,13 +7,14 @@ reports it (the status command, each process's metrics endpoint) reports the sam
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from peewee import fn
 
 from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.db import utcnow
-from anchor_dramatiq.models import JobRun, Payment, Payout, Submission, Transaction
+from anchor_dramatiq.models import JobRun, Payment, Payout, Refund, Submission, Transaction
 from anchor_dramatiq.payments.accounts import asset_accounts
 from anchor_dramatiq.vocabulary import (
     FINAL_STATUSES,
@@ -21,6 +22,7 @@ from anchor_dramatiq.vocabulary import (
     PROBLEM_OUTCOMES,
     PaymentOutcome,
     PayoutState,
+    RefundState,
     SubmissionState,
     TransactionStatus,
 )
@@ -139,9 +141,32 @@ def stuck_items(older_than: float) -> dict[str, list[dict[str, Any]]]:
     return {"transactions": transactions, "submissions": submissions, "payments": payments}
 
 
+def _waiting() -> Any:
+    """Payments in the inbox: a problem outcome and no refund paid yet."""
+    refunded = Refund.select(Refund.payment).where(Refund.state == RefundState.PAID)
+    return Payment.outcome.in_(PROBLEM_OUTCOMES) & Payment.id.not_in(refunded)
+
+
+def inbox() -> list[dict[str, Any]]:
+    """Per outcome and asset: payments waiting for a person, their value, the oldest's age."""
+    now = utcnow()
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    query = (Payment.select(Payment.outcome, Payment.asset_code, Payment.asset_issuer, Payment.amount,
+                            Payment.recorded_at).where(_waiting()))
+    for p in query:
+        asset = p.asset_code if not p.asset_issuer else f"{p.asset_code}:{p.asset_issuer}"
+        group = groups.setdefault((p.outcome, asset), {"outcome": p.outcome, "asset": asset, "count": 0,
+                                                       "value": Decimal(0), "oldest_age_seconds": 0.0})
+        group["count"] += 1
+        group["value"] += p.amount or Decimal(0)
+        group["oldest_age_seconds"] = max(group["oldest_age_seconds"], _age(now, p.recorded_at) or 0.0)
+    return [{**g, "value": str(g["value"])} for _, g in sorted(groups.items())]
+
+
 def problem_payments(limit: int = 50) -> list[dict[str, Any]]:
-    """The newest unmatched, ambiguous or rejected payments: money an operator must place."""
-    query = (Payment.select().where(Payment.outcome.in_(PROBLEM_OUTCOMES))
+    """The newest payments in the inbox (unmatched, late, ambiguous, rejected, held for their
+    amount, with no refund paid): money an operator must place."""
+    query = (Payment.select().where(_waiting())
              .order_by(Payment.recorded_at.desc()).limit(limit))
     return [
         {"operation_id": p.operation_id, "outcome": p.outcome, "reason": p.reason, "account": p.account,

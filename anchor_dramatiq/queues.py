@@ -15,7 +15,7 @@ from enum import StrEnum
 class Queue(StrEnum):
     """A RabbitMQ queue (each also has Dramatiq's ``.DQ`` delay and ``.XQ`` dead-letter queue)."""
 
-    STELLAR = "stellar"  # submit_deposit: the only queue that submits to Stellar
+    STELLAR = "stellar"  # submit_deposit, refund_payment: the only queue that submits to Stellar
     PAYMENTS = "payments"
     WITHDRAWALS = "withdrawals"
     CALLBACKS = "callbacks"
@@ -27,6 +27,7 @@ class ActorName(StrEnum):
 
     SUBMIT_DEPOSIT = "submit_deposit"
     PROCESS_PAYMENT = "process_payment"
+    REFUND_PAYMENT = "refund_payment"
     EXECUTE_OUTGOING = "execute_outgoing"
     SEND_CALLBACK = "send_callback"
     CALLBACK_GIVEN_UP = "callback_given_up"

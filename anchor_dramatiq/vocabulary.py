@@ -111,6 +111,7 @@ class SubmissionPurpose(StrEnum):
 
     DEPOSIT = "deposit"
     CHANNELS = "channels"
+    REFUND = "refund"
 
 
 class OperationKind(StrEnum):
@@ -122,17 +123,49 @@ class OperationKind(StrEnum):
 
 
 class PaymentOutcome(StrEnum):
-    """``anchor_payment.outcome``: what became of one incoming payment."""
+    """``anchor_payment.outcome``: what became of one incoming payment.
+
+    ``late``: its transaction had expired or was not waiting yet. ``overpaid``/``underpaid``:
+    held by the asset's amount policy, linked to the transaction it would pay. ``internal``:
+    from the issuer or an operator's own account (treasury movements, never refunded).
+    """
 
     PENDING = "pending"
     MATCHED = "matched"
     UNMATCHED = "unmatched"
     AMBIGUOUS = "ambiguous"
     REJECTED = "rejected"
+    LATE = "late"
+    OVERPAID = "overpaid"
+    UNDERPAID = "underpaid"
+    INTERNAL = "internal"
 
 
 #: Payments a person has to look at.
-PROBLEM_OUTCOMES = (PaymentOutcome.UNMATCHED, PaymentOutcome.AMBIGUOUS, PaymentOutcome.REJECTED)
+PROBLEM_OUTCOMES = (PaymentOutcome.UNMATCHED, PaymentOutcome.AMBIGUOUS, PaymentOutcome.REJECTED,
+                    PaymentOutcome.LATE, PaymentOutcome.OVERPAID, PaymentOutcome.UNDERPAID)
+
+#: Payments a later transaction may still claim (see ``payments/rematch.py``).
+REMATCH_OUTCOMES = (PaymentOutcome.UNMATCHED, PaymentOutcome.LATE)
+
+#: Where a transaction waits before it may take a payment (a payment for it now is ``late``).
+NOT_YET_WAITING = (TransactionStatus.INCOMPLETE,)
+
+
+class AmountPolicy(StrEnum):
+    """What a payment whose amount differs from ``amount_expected`` does (per asset)."""
+
+    ACCEPT = "accept"  # as Polaris: matched, the rails see amount_in
+    HOLD = "hold"  # overpaid/underpaid, for a person
+
+
+class RefundState(StrEnum):
+    """``anchor_refund.state``: ``requested`` -> ``paid`` | ``failed`` (applied and failed;
+    nothing moved: may be requested again)."""
+
+    REQUESTED = "requested"
+    PAID = "paid"
+    FAILED = "failed"
 
 
 class PayoutState(StrEnum):

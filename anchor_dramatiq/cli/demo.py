@@ -22,14 +22,17 @@ import click
               help="Keep the SQLite database at this path (for `anchor-dramatiq status`)")
 @click.option("--timeout", type=click.FloatRange(1, 3600), default=120, show_default=True,
               help="Give up (exit 1) if not everything is terminal by then")
+@click.option("--refund-rejected", is_flag=True,
+              help="Refund rejected payments automatically (ANCHOR_REFUND_REJECTED): the look-alike "
+                   "payment goes back to its sender, and the final check looks for it on the ledger")
 def demo(deposits: int, withdrawals: int, ledger_interval: float, channels: int, faults: bool,
-         keep: Path | None, timeout: float) -> None:
+         keep: Path | None, timeout: float, refund_rejected: bool) -> None:
     """Run deposits and withdrawals end to end on an in-process simnet; exit 0 if all is right."""
     from anchor_dramatiq.demo import DemoOptions, run_demo
 
     options = DemoOptions(deposits=deposits, withdrawals=withdrawals, ledger_interval=ledger_interval,
                           channels=channels, faults=faults, database=keep.resolve() if keep else None,
-                          timeout=timeout)
+                          timeout=timeout, refund_rejected=refund_rejected)
     raise SystemExit(run_demo(options))
 
 

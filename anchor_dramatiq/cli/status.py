@@ -100,6 +100,7 @@ def report(settings: Settings, stuck_after: float, ask_horizon: bool) -> dict[st
         "stuck_after_seconds": stuck_after,
         "stuck": observe.stuck_items(stuck_after),
         "problem_payments": observe.problem_payments(),
+        "payment_inbox": observe.inbox(),
         "held_payouts": observe.held_payouts(),
         "held_payout_count": observe.held_payout_count(),
         "invalid_seed_assets": invalid_seed_assets(settings),
@@ -176,7 +177,12 @@ def print_report(data: dict[str, Any]) -> None:
         echo(f"assets with an invalid seed (not streamed, not paid from): {len(invalid)}")
         for asset, why in sorted(invalid.items()):
             echo(f"  {asset}: {why}")
-    echo(f"unmatched / ambiguous / rejected payments (newest {len(data['problem_payments'])})")
+    echo("payments needing a human (outcome, asset, count, value, oldest); "
+         "`anchor-dramatiq payments list`, `payments refund ID`")
+    for row in data["payment_inbox"]:
+        echo(f"  {row['outcome']:<10} {row['asset']:<20} {row['count']:>6} {row['value']:>16} "
+             f"{_age(row['oldest_age_seconds'])}")
+    echo(f"the newest of them ({len(data['problem_payments'])})")
     for p in data["problem_payments"]:
         echo(f"  {p['operation_id']} {p['outcome']:<10} {p['amount']} {p['asset']} memo={p['memo']!r} "
              f"from {p['from']}: {p['reason']}")

@@ -3,8 +3,10 @@
 SQLite, the in-process broker with worker threads, the scheduler and the streamer (the
 same actors and code paths as production), simnet in-process and the sandbox rails. It
 creates an asset, channel accounts and wallet users, N deposits and M withdrawals (the
-users really pay on simnet, plus one look-alike-asset payment and one without a memo),
-runs until every transaction is terminal, then checks the database against the ledger.
+users really pay on simnet, plus one look-alike-asset payment and one without a memo; the
+issuer's treasury top-up is recorded as internal), runs until every transaction is terminal
+(and, with ``--refund-rejected``, the look-alike payment is refunded), then checks the
+database against the ledger.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ class DemoOptions:
     database: Path | None = None  # None: a scratch file removed at the end
     timeout: float = 120.0
     seed: int = 1
+    refund_rejected: bool = False
 
 
-def demo_settings(horizon_url: str, passphrase: str, database: Path) -> Settings:
+def demo_settings(horizon_url: str, passphrase: str, database: Path, refund_rejected: bool = False
+                  ) -> Settings:
     """The embedded configuration: nothing read from the environment, fast schedules."""
     import secrets
 
@@ -57,6 +61,7 @@ def demo_settings(horizon_url: str, passphrase: str, database: Path) -> Settings
         "ANCHOR_LOG_LEVEL": "WARNING",
         # From the start of history: the treasury top-up is recorded too, deterministically.
         "ANCHOR_STREAM_START_CURSOR": "0",
+        "ANCHOR_REFUND_REJECTED": "true" if refund_rejected else "false",
     })
     assert isinstance(settings.secret_key, Secret)
     return settings
@@ -81,7 +86,7 @@ def run_demo(options: DemoOptions, echo=click.echo) -> int:
         raise click.ClickException(f"{database} exists: remove it or pick another --keep path")
     started = time.monotonic()
     with Simnet(ledger_interval=options.ledger_interval) as sim:
-        settings = demo_settings(sim.url, sim.passphrase, database)
+        settings = demo_settings(sim.url, sim.passphrase, database, options.refund_rejected)
         configure(settings)
         boot(settings)
         broker = declare_actors()
@@ -90,6 +95,7 @@ def run_demo(options: DemoOptions, echo=click.echo) -> int:
         echo(f"simnet at {sim.url}; database {database}")
         world = world_module.build_world(sim, settings, options.deposits, options.withdrawals,
                                          options.channels, random.Random(options.seed))
+        world.refund_rejected = options.refund_rejected
         echo(f"asset {world.asset.code}:{world.issuer.public_key[:8]}…, distribution "
              f"{world.distribution.public_key[:8]}…, {options.channels} channel accounts, "
              f"{options.deposits} deposits, {options.withdrawals} withdrawals")

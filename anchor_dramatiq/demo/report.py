@@ -9,11 +9,12 @@ from decimal import Decimal
 from peewee import fn
 
 from anchor_dramatiq.demo.world import TREASURY, WALLET_BALANCE, World
-from anchor_dramatiq.models import Payment, Submission, Transaction
+from anchor_dramatiq.models import Payment, Refund, Submission, Transaction
 from anchor_dramatiq.vocabulary import (
     FINAL_STATUSES,
     PROBLEM_OUTCOMES,
     PaymentOutcome,
+    RefundState,
     SubmissionPurpose,
     SubmissionState,
     TransactionStatus,
@@ -41,7 +42,17 @@ def progress_line(world: World) -> tuple[str, bool]:
     ticking = " ".join(f"{s}={n}" for s, n in sorted((deposits + withdrawals).items()))
     line = (f"deposits {bar(done_d, len(world.deposits))}  "
             f"withdrawals {bar(done_w, len(world.withdrawals))}  {ticking}")
-    return line, done_d == len(world.deposits) and done_w == len(world.withdrawals)
+    refunds = refunds_settled(world)
+    if world.refund_rejected:
+        line += f"  refund {'paid' if refunds else 'waiting'}"
+    return line, done_d == len(world.deposits) and done_w == len(world.withdrawals) and refunds
+
+
+def refunds_settled(world: World) -> bool:
+    """With --refund-rejected: the look-alike payment's refund is paid (or failed, for the check)."""
+    if not (world.refund_rejected and world.withdrawals):
+        return True
+    return Refund.select().where(Refund.state != RefundState.REQUESTED).exists()
 
 
 def summary(world: World, elapsed: float) -> list[str]:
@@ -67,11 +78,16 @@ def summary(world: World, elapsed: float) -> list[str]:
     if waits:
         lines.append(f"  funding -> completed         median {statistics.median(waits):.2f}s, "
                      f"max {max(waits):.2f}s")
-    lines.append("payments needing a human (refund)")
-    needing = Payment.select().where(Payment.outcome.in_(PROBLEM_OUTCOMES))
-    lines += [f"  {p.outcome:<10} {p.amount} {p.asset_code}:{(p.asset_issuer or '')[:8]}… "
-              f"from {(p.from_address or '')[:8]}…  {p.reason}" for p in needing]
-    if not needing.exists():
+    lines.append("payments needing a human or refunded (anchor-dramatiq payments list)")
+    shown = Payment.select().where(Payment.outcome.in_([*PROBLEM_OUTCOMES, PaymentOutcome.INTERNAL]))
+    for p in shown:
+        refund = Refund.get_or_none(Refund.payment == p.id)
+        lines.append(f"  {p.outcome:<10} {p.amount} {p.asset_code}:{(p.asset_issuer or '')[:8]}… "
+                     f"from {(p.from_address or '')[:8]}…  {p.reason}")
+        if refund is not None:
+            lines.append(f"  {'':<10} refund {refund.amount}: {refund.state}"
+                         f" {refund.stellar_transaction_id or refund.reason or ''}")
+    if not shown.exists():
         lines.append("  none")
     lines.append(f"finished in {elapsed:.1f}s")
     return lines
@@ -114,9 +130,41 @@ def discrepancies(world: World) -> list[str]:
         if sim.balance(user.public_key, asset) != WALLET_BALANCE - amount:
             problems.append(f"withdrawer {user.public_key} was charged other than {amount}")
     outcomes = Counter(p.outcome for p in Payment.select())
-    # unmatched: the treasury top-up and the stray memo-less payment
-    expected_outcomes = Counter({PaymentOutcome.MATCHED: len(world.withdrawals), PaymentOutcome.UNMATCHED: 2,
+    # internal: the issuer's treasury top-up; unmatched: the stray memo-less payment
+    expected_outcomes = Counter({PaymentOutcome.MATCHED: len(world.withdrawals), PaymentOutcome.UNMATCHED: 1,
+                                 PaymentOutcome.INTERNAL: 1,
                                  PaymentOutcome.REJECTED: 1 if world.withdrawals else 0})
     if +outcomes != +expected_outcomes:
         problems.append(f"payments recorded {dict(outcomes)}, expected {dict(+expected_outcomes)}")
+    if world.withdrawals:
+        problems += _look_alike_problems(world, sent[0])
+    return problems
+
+
+def _look_alike_problems(world: World, amount: Decimal) -> list[str]:
+    """The look-alike payment: refunded once on the ledger with --refund-rejected, else kept."""
+    sim, stray = world.sim, world.withdrawers[-1]
+    refunds = list(Refund.select())
+    held = sim.balance(stray.public_key, world.fake_asset)
+    if not world.refund_rejected:
+        if refunds:
+            return [f"{len(refunds)} refunds made without --refund-rejected"]
+        if held != WALLET_BALANCE - amount:
+            return [f"the look-alike payer holds {held}, expected {WALLET_BALANCE - amount}"]
+        return []
+    if len(refunds) != 1 or refunds[0].state != RefundState.PAID:
+        found = [(r.state, r.reason) for r in refunds]
+        return [f"the look-alike payment's refund: {found}, expected one paid"]
+    refund = refunds[0]
+    on_ledger = [p for p in sim.payments(world.distribution.public_key)
+                 if p["transaction_hash"] == refund.stellar_transaction_id and p["successful"]]
+    problems = []
+    if [(p["to"], Decimal(p["amount"])) for p in on_ledger] != [(stray.public_key, amount)]:
+        problems.append(f"refund {refund.stellar_transaction_id} on the ledger: {on_ledger}")
+    refunds_sent = [p for p in sim.payments(world.distribution.public_key)
+                    if p["to"] == stray.public_key and p["successful"]]
+    if len(refunds_sent) != 1:
+        problems.append(f"{len(refunds_sent)} payments back to the look-alike payer, expected 1")
+    if held != WALLET_BALANCE:
+        problems.append(f"the look-alike payer holds {held} after its refund, expected {WALLET_BALANCE}")
     return problems

@@ -24,7 +24,7 @@ from simnet import Simnet
 ASSET_CODE = "USDC"
 WALLET_BALANCE = Decimal("100000")
 TREASURY = Decimal("10000000")
-TREASURY_MEMO = "treasury top-up"  # recorded as unmatched: no transaction waits for it
+TREASURY_MEMO = "treasury top-up"  # from the issuer: recorded as internal, never refunded
 OPS_PER_SETUP_TX = 100
 SIGNATURES_PER_TX = 20  # a Stellar envelope carries at most 20 signatures
 
@@ -42,6 +42,7 @@ class World:
     withdrawers: list[Keypair] = field(default_factory=list)
     deposits: list[uuid.UUID] = field(default_factory=list)
     withdrawals: list[uuid.UUID] = field(default_factory=list)
+    refund_rejected: bool = False  # --refund-rejected: the look-alike payment goes back
 
     @property
     def stellar_asset(self) -> StellarAsset:

@@ -5,19 +5,37 @@ A payment pays a withdrawal (``withdrawal``/``withdrawal-exchange`` in
 the receiving account (the G-address, or the M-address the transaction gave out), the
 memo and its type (hash memos in Polaris's base64 form, as Horizon shows them), the asset
 code and issuer, and the Stellar transaction succeeded. A payment to an M-address with no
-memo is keyed by its muxed id as an ``id`` memo. The amount is not compared: Polaris's
-contract leaves a wrong amount to the rails integration (e.g. to refund).
+memo is keyed by its muxed id as an ``id`` memo.
+
+A payment that is not a clean match says why, as its outcome: ``rejected`` (nothing usable
+received, wrong asset or issuer, wrong memo type), ``unmatched`` (no memo, unknown memo, or
+its transaction was already paid), ``late`` (its transaction expired or is not waiting yet),
+``ambiguous``, and ``internal`` (from an asset's issuer or an account in
+``ANCHOR_INTERNAL_ACCOUNTS``: a treasury movement). The amount is compared with
+``amount_expected`` only under the asset's ``hold`` policy (``ANCHOR_AMOUNT_POLICY``):
+``overpaid``/``underpaid``, linked to the transaction; by default it is accepted as Polaris
+does, and the rails integration sees ``amount_in``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from peewee import Expression
+from stellar_sdk import MuxedAccount
 
+from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.models import Asset, Payment, Transaction
 from anchor_dramatiq.payments import PAYMENT_TYPES
-from anchor_dramatiq.vocabulary import WITHDRAWAL_KINDS, PaymentOutcome, TransactionKind, TransactionStatus
+from anchor_dramatiq.vocabulary import (
+    NOT_YET_WAITING,
+    WITHDRAWAL_KINDS,
+    AmountPolicy,
+    PaymentOutcome,
+    TransactionKind,
+    TransactionStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +71,57 @@ def _same_issuer(asset: Asset, payment: Payment) -> bool:
     return (asset.issuer or None) == (payment.asset_issuer or None)
 
 
-def decide(payment: Payment) -> Decision:
+def amount_in(payment: Payment, asset: Asset) -> Decimal:
+    """The amount received, rounded to the asset's significant decimals as Polaris does."""
+    places = Decimal(1).scaleb(-asset.significant_decimals)
+    return payment.amount.quantize(places, rounding=ROUND_HALF_EVEN)
+
+
+def sender_account(payment: Payment) -> str | None:
+    """The G-address that sent the payment (an M-address's underlying account)."""
+    sender = payment.from_address
+    if sender and sender.startswith("M"):
+        return MuxedAccount.from_account(sender).account_id
+    return sender
+
+
+def internal_reason(payment: Payment, settings: Settings) -> str | None:
+    """Why the payment is the operator's own money moving, or None."""
+    sender = sender_account(payment)
+    if sender is None:
+        return None
+    if sender in (settings.internal_accounts or ()):
+        return f"from {sender}, one of ANCHOR_INTERNAL_ACCOUNTS (a treasury movement)"
+    if Asset.select().where(Asset.issuer == sender).exists():
+        return f"from {sender}, an asset's issuer (a treasury movement)"
+    return None
+
+
+def _amount_held(payment: Payment, transaction: Transaction, settings: Settings) -> Decision | None:
+    """Overpaid/underpaid when the asset's policy holds a wrong amount for a person."""
+    expected = transaction.amount_expected
+    if expected is None or settings.amount_policy_for(transaction.asset.code) != AmountPolicy.HOLD:
+        return None
+    received = amount_in(payment, transaction.asset)
+    if received == expected:
+        return None
+    outcome = PaymentOutcome.OVERPAID if received > expected else PaymentOutcome.UNDERPAID
+    return Decision(outcome, f"received {received}, transaction {transaction.id} expects {expected} "
+                             f"(ANCHOR_AMOUNT_POLICY holds {transaction.asset.code})", transaction)
+
+
+def _not_waiting(other: Transaction, memo: str) -> Decision:
+    if other.status == TransactionStatus.EXPIRED or other.status in NOT_YET_WAITING:
+        return Decision(PaymentOutcome.LATE, f"transaction {other.id} with memo {memo!r} is "
+                                             f"{other.status}: expired or not waiting yet")
+    return Decision(PaymentOutcome.UNMATCHED,
+                    f"transaction {other.id} with memo {memo!r} is {other.status}, "
+                    "not waiting for a payment")
+
+
+def decide(payment: Payment, settings: Settings | None = None) -> Decision:
     """The outcome for ``payment`` given the transactions waiting right now."""
+    settings = settings or get_settings()
     if payment.operation_type not in PAYMENT_TYPES:
         return Decision(PaymentOutcome.REJECTED,
                         f"operation type {payment.operation_type} cannot pay a withdrawal")
@@ -62,6 +129,9 @@ def decide(payment: Payment) -> Decision:
         return Decision(PaymentOutcome.REJECTED, "the Stellar transaction failed; nothing was received")
     if payment.amount is None or payment.amount <= 0:
         return Decision(PaymentOutcome.REJECTED, f"no amount received ({payment.amount})")
+    internal = internal_reason(payment, settings)
+    if internal is not None:
+        return Decision(PaymentOutcome.INTERNAL, internal)
     key = memo_key(payment)
     if key is None:
         return Decision(PaymentOutcome.UNMATCHED, "payment has no memo")
@@ -73,9 +143,7 @@ def decide(payment: Payment) -> Decision:
     if not found:
         other = Transaction.select().where(by_memo).order_by(Transaction.started_at.desc()).first()
         if other is not None:
-            return Decision(PaymentOutcome.UNMATCHED,
-                            f"transaction {other.id} with memo {memo!r} is {other.status}, "
-                                         "not waiting for a payment")
+            return _not_waiting(other, memo)
         return Decision(PaymentOutcome.UNMATCHED, f"no transaction waits for memo {memo!r} ({memo_type})")
     typed = [t for t in found if (t.memo_type or "text") == memo_type]
     if not typed:
@@ -96,4 +164,4 @@ def decide(payment: Payment) -> Decision:
     if len(exact) > 1:
         ids = ", ".join(str(t.id) for t in exact)
         return Decision(PaymentOutcome.AMBIGUOUS, f"{len(exact)} transactions wait for this payment: {ids}")
-    return Decision(PaymentOutcome.MATCHED, None, exact[0])
+    return _amount_held(payment, exact[0], settings) or Decision(PaymentOutcome.MATCHED, None, exact[0])

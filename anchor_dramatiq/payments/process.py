@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.errors import MatchRace, PermanentError
-from anchor_dramatiq.models import Asset, Payment, Transaction
-from anchor_dramatiq.payments.matching import decide, receiving_accounts
+from anchor_dramatiq.models import Payment, Transaction
+from anchor_dramatiq.payments.matching import amount_in, decide, receiving_accounts
 from anchor_dramatiq.transitions import transition
 from anchor_dramatiq.vocabulary import WAITING_STATUS, PaymentOutcome, ready_status
 
 log = logging.getLogger(__name__)
 
 RACE_ATTEMPTS = 3
-
-
-def amount_in(payment: Payment, asset: Asset) -> Decimal:
-    """The amount received, rounded to the asset's significant decimals as Polaris does."""
-    places = Decimal(1).scaleb(-asset.significant_decimals)
-    return payment.amount.quantize(places, rounding=ROUND_HALF_EVEN)
 
 
 def _settle(payment: Payment, outcome: str, reason: str | None,
@@ -81,7 +75,8 @@ def process_payment(operation_id: str) -> uuid.UUID | None:
             if done is not None:
                 _settle(payment, PaymentOutcome.MATCHED, None, done.id)
                 return done.id
-            _settle(payment, decision.outcome, decision.reason)
+            held = decision.transaction.id if decision.transaction is not None else None
+            _settle(payment, decision.outcome, decision.reason, held)
             return None
         target = decision.transaction
         assert target is not None  # a match names its transaction

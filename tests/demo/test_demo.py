@@ -21,6 +21,7 @@ def test_demo_completes_everything_and_agrees_with_the_ledger(tmp_path, faults):
     assert "withdrawal   completed                         4" in out
     assert "rejected" in out and "payment has no memo" in out
     assert "the ledger agrees with the database" in out
+    assert "internal" in out and "treasury movement" in out  # the issuer's top-up, never refunded
 
     status = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "status", "--json",
                              "--no-horizon"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
@@ -28,6 +29,18 @@ def test_demo_completes_everything_and_agrees_with_the_ledger(tmp_path, faults):
                                  "ANCHOR_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"})
     assert status.returncode == 0, status.stderr
     assert '"completed": 6' in status.stdout and '"completed": 4' in status.stdout
+
+
+def test_demo_refunds_the_look_alike_payment_once(tmp_path):
+    """`--refund-rejected`: the look-alike payment goes back, and the final check finds it on the ledger."""
+    result = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "demo", "--deposits", "3",
+                             "--withdrawals", "2", "--ledger-interval", "0.2", "--channels", "2",
+                             "--refund-rejected", "--timeout", "150"],
+                            capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "refund paid" in result.stdout
+    assert "rejected" in result.stdout and "paid" in result.stdout.split("rejected", 1)[1]
+    assert "the ledger agrees with the database" in result.stdout
 
 
 def test_demo_exits_non_zero_when_it_cannot_finish(tmp_path):
