@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 from stellar_sdk import IdMemo, TextMemo
+from support.chain import Chain
+from support.factories import make_withdrawal
 
 from anchor_dramatiq import config
 from anchor_dramatiq.db import utcnow
@@ -14,9 +16,6 @@ from anchor_dramatiq.models import Payment, Transaction
 from anchor_dramatiq.payments.process import process_payment
 from anchor_dramatiq.payments.reconcile import reconcile_account
 from simnet import Simnet
-
-from .chain import Chain
-from .factories import make_withdrawal
 
 pytestmark = pytest.mark.timeout(120)
 

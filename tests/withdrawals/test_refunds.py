@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import pytest
 from stellar_sdk import Keypair, TextMemo
+from support.chain import Chain
+from support.factories import make_withdrawal
 
 from anchor_dramatiq import config
 from anchor_dramatiq.db import database, utcnow
@@ -21,9 +23,6 @@ from anchor_dramatiq.payments.refund_submit import pay_refund_until_settled
 from anchor_dramatiq.payments.refunds import request_refund, sep_refunds
 from anchor_dramatiq.payments.rematch import rematch_all
 from simnet import Simnet
-
-from .chain import Chain
-from .factories import make_withdrawal
 
 pytestmark = pytest.mark.timeout(180)
 
