@@ -1,9 +1,16 @@
-"""`anchor-dramatiq demo` end to end, as a newcomer runs it: a real process, exit code 0."""
+"""`anchor-dramatiq demo` end to end, as a newcomer runs it: a real process, exit code 0.
 
+The process runs in a scratch folder with the checkout first on its path, so it is this
+checkout's code that runs, not an older installed copy."""
+
+import os
 import subprocess
 import sys
 
 import pytest
+from support.paths import REPO
+
+CHECKOUT = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 @pytest.mark.long(seconds=30)
@@ -14,7 +21,8 @@ def test_demo_completes_everything_and_agrees_with_the_ledger(tmp_path, faults):
             "--keep", str(tmp_path / "demo.sqlite3"), "--timeout", "150"]
     if faults:
         argv.append("--faults")
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=240, cwd=tmp_path,
+                            env=CHECKOUT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "deposit      completed                         6" in out
@@ -25,8 +33,7 @@ def test_demo_completes_everything_and_agrees_with_the_ledger(tmp_path, faults):
 
     status = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "status", "--json",
                              "--no-horizon"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                            env={**__import__("os").environ,
-                                 "ANCHOR_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"})
+                            env={**CHECKOUT, "ANCHOR_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"})
     assert status.returncode == 0, status.stderr
     assert '"completed": 6' in status.stdout and '"completed": 4' in status.stdout
 
@@ -36,7 +43,8 @@ def test_demo_refunds_the_look_alike_payment_once(tmp_path):
     result = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "demo", "--deposits", "3",
                              "--withdrawals", "2", "--ledger-interval", "0.2", "--channels", "2",
                              "--refund-rejected", "--timeout", "150"],
-                            capture_output=True, text=True, timeout=240, cwd=tmp_path)
+                            capture_output=True, text=True, timeout=240, cwd=tmp_path,
+                            env=CHECKOUT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "refund paid" in result.stdout
     assert "rejected" in result.stdout and "paid" in result.stdout.split("rejected", 1)[1]
@@ -51,6 +59,6 @@ def test_demo_exits_non_zero_when_it_cannot_finish(tmp_path):
     """
     result = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "demo", "--deposits", "3",
                              "--withdrawals", "2", "--ledger-interval", "1", "--timeout", "1"],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=CHECKOUT)
     assert result.returncode == 1
     assert "not every transaction was terminal after 1s" in result.stderr
