@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 import anchor_dramatiq.deposits as deposits_api
-from anchor_dramatiq import config
+from anchor_dramatiq import config, observe
 from anchor_dramatiq.deposits import pay_ready, settle_batch
 from anchor_dramatiq.models import Channel, Submission, SubmissionItem, Transaction
 from anchor_dramatiq.stellar import channels
@@ -97,6 +97,11 @@ def test_a_channel_with_a_transaction_in_flight_is_never_handed_a_second(db, bro
         assert len(deposit_submissions()) == 2
         for wallet in wallets:
             assert anchor.balance(wallet.public_key) == Decimal(1)
+        # What `anchor-dramatiq status` shows: the one channel carried a transaction in
+        # each of the two ledgers; 5 payments of 100 stroops per envelope.
+        report = observe.deposit_pipeline()
+        assert report["envelopes"] == 2 and report["ledgers"] == 2 and report["utilisation"] == 1.0
+        assert report["deposits_per_ledger"] == 5.0 and report["fee_stroops_per_deposit"] == 100
 
 
 @pytest.fixture
@@ -142,3 +147,16 @@ def test_a_surge_drains_without_a_tight_loop(db, broker, surge_sim, run_workers,
     items = Counter(i.transaction_id for s in landed for i in SubmissionItem.select().where(
         SubmissionItem.submission == s))
     assert set(items.values()) == {1}
+
+
+def test_channels_ensure_creates_the_missing_and_tops_up_the_low(anchor):
+    with anchor.server() as server:
+        (first,) = channels.create(server, anchor.distribution, 1, anchor.settings, starting_balance="1.5")
+        created, topped = channels.ensure(server, anchor.distribution, 3, anchor.settings,
+                                          starting_balance="2", minimum_balance="1.6")
+        assert len(created) == 2 and topped == [first]
+        assert Channel.select().count() == 3
+        assert anchor.sim.balance(first) == Decimal(2)
+        assert all(anchor.sim.balance(key) == Decimal(2) for key in created)
+        assert channels.ensure(server, anchor.distribution, 3, anchor.settings,
+                               minimum_balance="1.6") == ([], [])  # nothing to do twice
