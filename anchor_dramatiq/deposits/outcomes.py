@@ -19,7 +19,8 @@ from collections import defaultdict
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.deposits.claims import back_to_ready
-from anchor_dramatiq.integrations import rails_for
+from anchor_dramatiq.deposits.destination import forget
+from anchor_dramatiq.integrations import RailsIntegration, rails_for
 from anchor_dramatiq.models import Submission, SubmissionItem, Transaction
 from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.submission import Outcome, claimable_balance_ids
@@ -86,9 +87,11 @@ def _succeeded(items: dict[uuid.UUID, list], outcome: Outcome, balance_ids: dict
     """Every deposit of a succeeded submission. Those paid by a plain payment are completed
     in one guarded statement; ``after_deposit`` runs once for each deposit this call moved."""
     plain = [tid for tid, its in items.items() if {i.op_kind for i in its} == {OperationKind.PAYMENT}]
-    for transaction_id in transition_many(plain, [TransactionStatus.PENDING_ANCHOR],
-                                          TransactionStatus.COMPLETED, **_completion_fields(outcome)):
-        _after_deposit(transaction_id, settings)
+    moved = transition_many(plain, [TransactionStatus.PENDING_ANCHOR], TransactionStatus.COMPLETED,
+                            **_completion_fields(outcome))
+    rails = rails_for(settings.rails)
+    for transaction in Transaction.select().where(Transaction.id.in_(moved)) if moved else []:
+        _after_deposit(transaction, rails)
     for transaction_id, its in items.items():
         if transaction_id not in plain:
             _succeeded_one(transaction_id, its, outcome, balance_ids, settings)
@@ -108,15 +111,15 @@ def _succeeded_one(transaction_id: uuid.UUID, its: list, outcome: Outcome, balan
     if balance_id:
         fields["claimable_balance_id"] = balance_id
     if transition(transaction_id, [TransactionStatus.PENDING_ANCHOR], TransactionStatus.COMPLETED, **fields):
-        _after_deposit(transaction_id, settings)
+        _after_deposit(Transaction.get_by_id(transaction_id), rails_for(settings.rails))
 
 
-def _after_deposit(transaction_id: uuid.UUID, settings: Settings) -> None:
+def _after_deposit(transaction: Transaction, rails: RailsIntegration) -> None:
     """Called by the one worker whose transition completed the deposit: once per deposit."""
     try:
-        rails_for(settings.rails).after_deposit(Transaction.get_by_id(transaction_id))
+        rails.after_deposit(transaction)
     except Exception:
-        log.exception("after_deposit failed for deposit %s (the deposit stays completed)", transaction_id)
+        log.exception("after_deposit failed for deposit %s (the deposit stays completed)", transaction.id)
 
 
 def _failed(items: dict[uuid.UUID, list], outcome: Outcome) -> None:
@@ -136,6 +139,8 @@ def _failed(items: dict[uuid.UUID, list], outcome: Outcome) -> None:
 def _route_failure(transaction_id: uuid.UUID, tx_code: str | None, op_code: str | None,
                    submission: Submission) -> None:
     where = f"transaction {submission.hash}"
+    if op_code in ("op_no_trust", "op_no_destination", "op_already_exists"):
+        forget(Transaction.get_by_id(transaction_id).to_address)  # look at the account afresh
     if op_code == "op_no_trust":
         # The trustline went away since the check; the check decides again (claimable
         # balance or pending_trust).

@@ -177,9 +177,10 @@ def new_submission(envelope: TransactionEnvelope | FeeBumpTransactionEnvelope, *
         max_ledger=(ledgers.max_ledger or None) if ledgers else None,
         fee=envelope.transaction.fee if isinstance(envelope, FeeBumpTransactionEnvelope) else tx.fee,
         purpose=purpose, state=SubmissionState.BUILT, channel=channel)
-    for transaction_id, op_index, op_kind in items:
-        SubmissionItem.create(submission=submission, transaction_id=transaction_id,
-                              op_index=op_index, op_kind=op_kind)
+    rows = [{"submission": submission, "transaction_id": transaction_id, "op_index": op_index,
+             "op_kind": op_kind} for transaction_id, op_index, op_kind in items]
+    if rows:
+        SubmissionItem.insert_many(rows).execute()  # one statement for up to 100 operations
     return submission
 
 
