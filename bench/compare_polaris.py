@@ -9,9 +9,9 @@ created through Polaris's own models (``bench/polaris``); the rails are twins
 1. deposits: N deposits, Polaris ``process_pending_deposits`` vs ``dramatiq actors`` (channel
    accounts, batching). ``funded``: waiting in ``pending_user_transfer_start``, the rails
    report them all funded (poll, then submission); ``ready``: already ``pending_anchor`` /
-   ``ready`` (submission alone; anchor-dramatiq gets one ``submit_deposit`` message each, as
-   from a bank webhook). Wall time from process start to the last ``completed``, and
-   deposits per ledger.
+   ``ready`` (submission alone; anchor-dramatiq gets the pipeline's ``pay_ready_deposits``
+   nudge per channel, as ``deposit_funded()`` sends from a bank webhook). Wall time from
+   process start to the last ``completed``, and deposits per ledger.
 2. withdrawals: N withdrawals paid on simnet (own memo each, from ``--payers`` accounts).
    Polaris ``watch_transactions`` + ``execute_outgoing_transactions --loop`` vs ``streamer.py``
    + ``dramatiq actors``. Time from the last payment's ledger to the last ``pending_external``.
@@ -202,7 +202,7 @@ def bench_deposits(ctx: Context, n: int, start: str) -> dict:
         try:
             chain = Chain(run.sim, wallets=min(n, ctx.args.wallets))
             asset = run.asset(chain)
-            ids = run.polaris.bench("deposits", "--asset", str(asset), "--amount", "10", "--count", str(n),
+            run.polaris.bench("deposits", "--asset", str(asset), "--amount", "10", "--count", str(n),
                                     *ready, *[arg for w in chain.wallets for arg in ("--to", w.public_key)],
                                     timeout=600)["ids"]
             if system == "anchor" and ctx.args.channels:
@@ -213,7 +213,8 @@ def bench_deposits(ctx: Context, n: int, start: str) -> dict:
                 run.start_polaris("process_pending_deposits", "process_pending_deposits", "--interval", "1")
             elif start == "ready":
                 run.start_workers()
-                run.send_each("submit_deposit", "stellar", ids)
+                for _ in range(ctx.args.channels or 1):  # what deposit_funded() sends: the pipeline's nudge
+                    run.send("pay_ready_deposits", "stellar")
             else:
                 run.start_workers()
                 run.send("poll_pending_deposits")
@@ -398,8 +399,8 @@ def main() -> int:
     parser.add_argument("--sweep", type=sizes, default=sizes("100000"), help="N for 4")
     parser.add_argument("--ledger-interval", type=float, default=0.2)
     parser.add_argument("--ledger-capacity", type=int, default=1000)
-    parser.add_argument("--channels", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--channels", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--wallets", type=int, default=100)
     parser.add_argument("--payers", type=int, default=100)
     parser.add_argument("--processes", type=int, default=2, help="dramatiq worker processes")
