@@ -185,7 +185,7 @@ class Settings:
         "Most deposits paid by one Stellar transaction (at most 100 operations either way)")
     channel_count: int = setting(
         _int(0, 1000), "0",
-        "Channel accounts `anchor-dramatiq channels create` keeps")
+        "Channel accounts `anchor-dramatiq channels ensure` keeps")
     account_creation: bool = setting(
         _bool, "true",
         "Create missing destination accounts (else the deposit waits in pending_user)")

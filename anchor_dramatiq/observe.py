@@ -104,7 +104,7 @@ def deposit_pipeline(limit: int = 5000) -> dict[str, Any]:
                          & (Submission.settled_at >= since) & Submission.ledger.is_null(False))
                   .order_by(Submission.id.desc()).limit(limit))
     channels = Channel.select().count()
-    out: dict[str, Any] = {"channels": channels, "envelopes": len(landed)}
+    out: dict[str, Any] = {"channel_accounts": channels, "envelopes": len(landed)}
     if not landed:
         return out
     ledgers = max(s.ledger for s in landed) - min(s.ledger for s in landed) + 1

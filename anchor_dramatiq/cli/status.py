@@ -142,7 +142,7 @@ def print_report(data: dict[str, Any]) -> None:
         shown = ", ".join(f"p{float(q) * 100:g} {s:.1f}s" for q, s in latency["quantiles"].items())
         echo(f"  settled in the last hour: {latency['count']} ({shown})")
     pipeline = data["deposit_pipeline_last_hour"]
-    echo(f"deposit envelopes landed in the last hour ({pipeline['channels']} channel accounts)")
+    echo(f"deposit envelopes landed in the last hour ({pipeline['channel_accounts']} channel accounts)")
     if pipeline["envelopes"]:
         used = "-" if pipeline["utilisation"] is None else f"{pipeline['utilisation']:.0%}"
         fee = pipeline["fee_stroops_per_deposit"]
