@@ -19,6 +19,20 @@ def submit_deposit(transaction_id: str) -> None:
     deposits.submit_deposit(ids.transaction_id(transaction_id))
 
 
+@dramatiq.actor(actor_name=ActorName.PAY_READY_DEPOSITS, queue_name=Queue.STELLAR,
+                time_limit=SUBMIT_TIME_LIMIT_MS, throws=(PermanentError,))
+def pay_ready_deposits() -> None:
+    """Fill one free channel account with a batch of ready deposits (the pipeline)."""
+    deposits.pay_ready()
+
+
+@dramatiq.actor(actor_name=ActorName.SETTLE_DEPOSIT_BATCH, queue_name=Queue.STELLAR,
+                time_limit=SUBMIT_TIME_LIMIT_MS, throws=(PermanentError,))
+def settle_deposit_batch(submission_id: int) -> None:
+    """Settle a pipelined envelope by hash, route its deposits, refill its channel."""
+    deposits.settle_batch(int(submission_id))
+
+
 @periodic("schedule_poll_pending_deposits")
 def poll_pending_deposits() -> None:
     """Ask the rails which waiting deposits are funded; mark them ready and send them."""

@@ -207,10 +207,11 @@ class Settings:
         _int(10, 3600), "60",
         "Seconds a built Stellar transaction stays valid (its max time)")
     batch_size: int = setting(
-        _int(1, 100), "50", "Most deposits paid by one Stellar transaction")
+        _int(1, 100), "100",
+        "Most deposits paid by one Stellar transaction (at most 100 operations either way)")
     channel_count: int = setting(
         _int(0, 1000), "0",
-        "Channel accounts `anchor-dramatiq channels create` keeps")
+        "Channel accounts `anchor-dramatiq channels ensure` keeps")
     account_creation: bool = setting(
         _bool, "true",
         "Create missing destination accounts (else the deposit waits in pending_user)")

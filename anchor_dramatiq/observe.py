@@ -11,18 +11,30 @@ from decimal import Decimal
 from typing import Any
 
 from peewee import fn
+from stellar_sdk import xdr
 
 from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.db import utcnow
-from anchor_dramatiq.models import JobRun, Payment, Payout, Refund, Submission, Transaction
+from anchor_dramatiq.models import (
+    Channel,
+    JobRun,
+    Payment,
+    Payout,
+    Refund,
+    Submission,
+    SubmissionItem,
+    Transaction,
+)
 from anchor_dramatiq.payments.accounts import asset_accounts
 from anchor_dramatiq.vocabulary import (
     FINAL_STATUSES,
     LIVE_SUBMISSION_STATES,
     PROBLEM_OUTCOMES,
+    OperationKind,
     PaymentOutcome,
     PayoutState,
     RefundState,
+    SubmissionPurpose,
     SubmissionState,
     TransactionStatus,
 )
@@ -86,6 +98,38 @@ def submission_latency() -> dict[str, Any]:
         if latencies:
             quantiles[str(q)] = latencies[min(int(q * len(latencies)), len(latencies) - 1)]
     return {"count": len(latencies), "sum": sum(latencies), "quantiles": quantiles}
+
+
+def deposit_pipeline(limit: int = 5000) -> dict[str, Any]:
+    """Channel utilisation and fees of deposit envelopes that landed in the last hour.
+
+    ``utilisation`` is landed envelopes over (channels x ledgers from the first to the last
+    of them): 1.0 means every channel carried a transaction in every ledger. The fee is
+    what the ledger charged (read from each result), per deposit paid.
+    """
+    since = utcnow() - LATENCY_WINDOW
+    landed = list(Submission.select(Submission.id, Submission.ledger, Submission.result_xdr,
+                                    Submission.channel)
+                  .where((Submission.purpose == SubmissionPurpose.DEPOSIT)
+                         & Submission.state.in_((SubmissionState.SUCCEEDED, SubmissionState.FAILED))
+                         & (Submission.settled_at >= since) & Submission.ledger.is_null(False))
+                  .order_by(Submission.id.desc()).limit(limit))
+    channels = Channel.select().count()
+    out: dict[str, Any] = {"channel_accounts": channels, "envelopes": len(landed)}
+    if not landed:
+        return out
+    ledgers = max(s.ledger for s in landed) - min(s.ledger for s in landed) + 1
+    paid = (SubmissionItem.select().join(Submission)
+            .where(Submission.id.in_([s.id for s in landed if s.result_xdr])
+                   & (Submission.state == SubmissionState.SUCCEEDED)
+                   & (SubmissionItem.op_kind != OperationKind.CREATE_ACCOUNT)).count())
+    fees = sum(xdr.TransactionResult.from_xdr(s.result_xdr).fee_charged.int64
+               for s in landed if s.result_xdr)
+    on_channels = sum(1 for s in landed if s.channel)
+    out.update(ledgers=ledgers, deposits_paid=paid, deposits_per_ledger=paid / ledgers,
+               utilisation=(on_channels / (channels * ledgers)) if channels else None,
+               fee_stroops_per_deposit=(fees / paid) if paid else None)
+    return out
 
 
 def payment_counts() -> dict[str, int]:

@@ -15,7 +15,7 @@ from enum import StrEnum
 class Queue(StrEnum):
     """A RabbitMQ queue (each also has Dramatiq's ``.DQ`` delay and ``.XQ`` dead-letter queue)."""
 
-    STELLAR = "stellar"  # submit_deposit, refund_payment: the only queue that submits to Stellar
+    STELLAR = "stellar"  # deposits (submit, pipeline) and refunds: the only queue that submits to Stellar
     PAYMENTS = "payments"
     WITHDRAWALS = "withdrawals"
     CALLBACKS = "callbacks"
@@ -26,6 +26,8 @@ class ActorName(StrEnum):
     """The actors the library enqueues by name (the sweeps are named after their functions)."""
 
     SUBMIT_DEPOSIT = "submit_deposit"
+    PAY_READY_DEPOSITS = "pay_ready_deposits"
+    SETTLE_DEPOSIT_BATCH = "settle_deposit_batch"
     PROCESS_PAYMENT = "process_payment"
     REFUND_PAYMENT = "refund_payment"
     EXECUTE_OUTGOING = "execute_outgoing"

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from anchor_dramatiq.db import database
+from anchor_dramatiq.db import database, is_postgres
 from anchor_dramatiq.models import Transaction
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,37 @@ def transition(transaction_id: uuid.UUID, from_statuses: Iterable[str], to_statu
     if old != to_status:
         announce(transaction_id, old, to_status)
     return True
+
+
+def transition_many(transaction_ids: Iterable[uuid.UUID], from_statuses: Iterable[str], to_status: str,
+                    **fields: Any) -> list[uuid.UUID]:
+    """:func:`transition` for many rows at once: one guarded UPDATE, each change logged and
+    announced after commit. Returns the ids that moved (the others were in another status).
+
+    The rows are read (and, on PostgreSQL, locked) before the update in the same database
+    transaction, so every announced old status is the one that was replaced.
+    """
+    allowed = tuple(from_statuses)
+    wanted = list(dict.fromkeys(transaction_ids))
+    if not wanted:
+        return []
+    with database.atomic():
+        query = (Transaction.select(Transaction.id, Transaction.status)
+                 .where(Transaction.id.in_(wanted) & Transaction.status.in_(allowed)))
+        if is_postgres():
+            query = query.for_update()
+        old = {row.id: row.status for row in query}
+        if not old:
+            return []
+        moved = [row.id for row in (Transaction.update(status=to_status, **fields)
+                                    .where(Transaction.id.in_(list(old)) & Transaction.status.in_(allowed))
+                                    .returning(Transaction.id))]
+    for transaction_id in moved:
+        log.info("transaction %s: %s -> %s", transaction_id, old[transaction_id], to_status,
+                 extra={"transaction_id": transaction_id})
+        if old[transaction_id] != to_status:
+            announce(transaction_id, old[transaction_id], to_status)
+    return moved
 
 
 def announce(transaction_id: uuid.UUID, old_status: str, new_status: str) -> None:

@@ -9,9 +9,9 @@ created through Polaris's own models (``bench/polaris``); the rails are twins
 1. deposits: N deposits, Polaris ``process_pending_deposits`` vs ``dramatiq actors`` (channel
    accounts, batching). ``funded``: waiting in ``pending_user_transfer_start``, the rails
    report them all funded (poll, then submission); ``ready``: already ``pending_anchor`` /
-   ``ready`` (submission alone; anchor-dramatiq gets one ``submit_deposit`` message each, as
-   from a bank webhook). Wall time from process start to the last ``completed``, and
-   deposits per ledger.
+   ``ready`` (submission alone; anchor-dramatiq gets the pipeline's ``pay_ready_deposits``
+   nudge per channel, as ``deposit_funded()`` sends from a bank webhook). Wall time from
+   process start to the last ``completed``, and deposits per ledger.
 2. withdrawals: N withdrawals paid on simnet (own memo each, from ``--payers`` accounts).
    Polaris ``watch_transactions`` + ``execute_outgoing_transactions --loop`` vs ``streamer.py``
    + ``dramatiq actors``. Time from the last payment's ledger to the last ``pending_external``.
@@ -44,13 +44,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 POLARIS_DIR = REPO / "bench" / "polaris"
-sys.path[:0] = [str(REPO / "tests"), str(POLARIS_DIR), str(REPO)]
+sys.path[:0] = [str(REPO / "tests"), str(POLARIS_DIR), str(REPO), str(REPO / "bench")]
 
 import dramatiq  # noqa: E402
 from dramatiq.brokers.rabbitmq import RabbitmqBroker  # noqa: E402
 from harness import Polaris  # noqa: E402
 from polaris_venv import ensure_venv  # noqa: E402
-from stellar_sdk import Asset, HashMemo, Keypair, Server, TransactionBuilder  # noqa: E402
+from simnet_process import SimnetProcess  # noqa: E402
+from stellar_sdk import HashMemo, Keypair, Server, TransactionBuilder  # noqa: E402
+from support.chain import Chain  # noqa: E402
 from support.services import PostgresServer, RabbitServer  # noqa: E402
 
 from anchor_dramatiq import config  # noqa: E402
@@ -58,7 +60,6 @@ from anchor_dramatiq.db import database, open_database  # noqa: E402
 from anchor_dramatiq.migrate import migrate  # noqa: E402
 from anchor_dramatiq.models import Cursor, Transaction  # noqa: E402
 from anchor_dramatiq.stellar import channels  # noqa: E402
-from simnet import Simnet  # noqa: E402
 
 SECRET_KEY = "compare-polaris-secret-key-0123456789"
 
@@ -76,66 +77,21 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, check: Ca
         time.sleep(0.05)
 
 
-class Chain:
-    """Issuer, distribution account holding USD, trusting wallets and paying users on simnet."""
-
-    def __init__(self, sim: Simnet, wallets: int = 0, payers: int = 0) -> None:
-        self.sim, self.server = sim, Server(sim.url)
-        self.issuer, self.distribution = Keypair.random(), Keypair.random()
-        sim.friendbot(self.issuer.public_key)
-        sim.friendbot(self.distribution.public_key)
-        self.usd = Asset("USD", self.issuer.public_key)
-        self.submit(self.distribution, lambda b: b.append_change_trust_op(self.usd))
-        self.submit(self.issuer, lambda b: b.append_payment_op(self.distribution.public_key, self.usd,
-                                                               "100000000"))
-        self.wallets = self._holders(wallets, fund=False)
-        self.payers = self._holders(payers, fund=True)
-
-    def submit(self, source: Keypair, ops: Callable, signers: list[Keypair] = (), memo=None) -> dict:
-        builder = TransactionBuilder(self.server.load_account(source.public_key), self.sim.passphrase, 100)
-        ops(builder)
-        if memo is not None:
-            builder.add_memo(memo)
-        envelope = builder.set_timeout(120).build()
-        for keypair in (source, *signers):
-            envelope.sign(keypair)
-        return self.server.submit_transaction(envelope, skip_memo_required_check=True)
-
-    def _holders(self, count: int, fund: bool) -> list[Keypair]:
-        """Accounts trusting USD (100 created per transaction, 19 trustlines: 20 signatures max)."""
-        keys = [Keypair.random() for _ in range(count)]
-        for i in range(0, count, 100):
-            self.submit(self.issuer, lambda b, g=keys[i:i + 100]: [
-                b.append_create_account_op(k.public_key, "20") for k in g])
-        for i in range(0, count, 19):
-            group = keys[i:i + 19]
-            self.submit(self.issuer, lambda b, g=group: [
-                b.append_change_trust_op(self.usd, source=k.public_key) for k in g], signers=group)
-        if fund:
-            for i in range(0, count, 100):
-                self.submit(self.issuer, lambda b, g=keys[i:i + 100]: [
-                    b.append_payment_op(k.public_key, self.usd, "1000000") for k in g])
-        return keys
-
-    def usd_balance(self, account: str) -> Decimal:
-        return self.sim.balance(account, self.usd)
-
-
 @dataclass
 class Run:
     """One system's run of one benchmark: a fresh database and a fresh simnet."""
 
     ctx: Context
     label: str
-    sim: Simnet = field(init=False)
+    sim: SimnetProcess = field(init=False)
     db_url: str = field(init=False)
     polaris: Polaris = field(init=False)
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         args = self.ctx.args
-        self.sim = Simnet(ledger_interval=args.ledger_interval, ledger_capacity=args.ledger_capacity,
-                          submission_timeout=60, stream_timeout=55).start()
+        self.sim = SimnetProcess(ledger_interval=args.ledger_interval, ledger_capacity=args.ledger_capacity,
+                                 log=self.ctx.logs / f"{self.label}-simnet.log").start()
         self.db_url = self.ctx.postgres.create_database()
         self.shared = {"ANCHOR_DATABASE_URL": self.db_url, "ANCHOR_SECRET_KEY": SECRET_KEY,
                        "ANCHOR_HORIZON_URL": self.sim.url, "ANCHOR_NETWORK_PASSPHRASE": self.sim.passphrase}
@@ -245,7 +201,7 @@ def bench_deposits(ctx: Context, n: int, start: str) -> dict:
         try:
             chain = Chain(run.sim, wallets=min(n, ctx.args.wallets))
             asset = run.asset(chain)
-            ids = run.polaris.bench("deposits", "--asset", str(asset), "--amount", "10", "--count", str(n),
+            run.polaris.bench("deposits", "--asset", str(asset), "--amount", "10", "--count", str(n),
                                     *ready, *[arg for w in chain.wallets for arg in ("--to", w.public_key)],
                                     timeout=600)["ids"]
             if system == "anchor" and ctx.args.channels:
@@ -256,7 +212,8 @@ def bench_deposits(ctx: Context, n: int, start: str) -> dict:
                 run.start_polaris("process_pending_deposits", "process_pending_deposits", "--interval", "1")
             elif start == "ready":
                 run.start_workers()
-                run.send_each("submit_deposit", "stellar", ids)
+                for _ in range(ctx.args.channels or 1):  # what deposit_funded() sends: the pipeline's nudge
+                    run.send("pay_ready_deposits", "stellar")
             else:
                 run.start_workers()
                 run.send("poll_pending_deposits")
@@ -441,8 +398,8 @@ def main() -> int:
     parser.add_argument("--sweep", type=sizes, default=sizes("100000"), help="N for 4")
     parser.add_argument("--ledger-interval", type=float, default=0.2)
     parser.add_argument("--ledger-capacity", type=int, default=1000)
-    parser.add_argument("--channels", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--channels", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--wallets", type=int, default=100)
     parser.add_argument("--payers", type=int, default=100)
     parser.add_argument("--processes", type=int, default=2, help="dramatiq worker processes")

@@ -1,101 +1,199 @@
-"""Deposit throughput on simnet: N ready deposits, C channel accounts, batches of B.
+"""Deposit throughput at ledger capacity: N funded deposits paid by the real processes.
 
-Runs simnet, a SQLite (or ``--database-url``) database, the in-process broker and a
-Dramatiq worker with T threads in this process; sends ``submit_deposit`` for every ready
-deposit and reports wall time and deposits per ledger, then checks that every wallet
-received exactly the sum of its deposits.
+simnet runs in its own process (``--ledger-interval`` seconds, ``--ledger-capacity``
+operations per ledger); the database is a private PostgreSQL (``tests/services``) or a
+SQLite file (``--sqlite``); RabbitMQ is private; ``dramatiq actors -p P -t T`` and
+``periodiq scheduler`` run as in production, with ``ANCHOR_RAILS=anchor_rails:BenchRails``
+(every waiting deposit funded with its ``amount_expected``). N deposits wait in
+``pending_user_transfer_start``; one ``poll_pending_deposits`` message starts the run (the
+rails report them all funded; the pipeline pays them on C channel accounts).
 
-    python bench/deposits_throughput.py --deposits 1000 --channels 8 --batch 50 --threads 8
+Reports wall time, deposits per ledger over the run and while paying (first to last ledger
+holding a payment, from the paging tokens), the busiest ledger, channel utilisation and fee
+per deposit (as ``anchor-dramatiq status`` shows them), and checks on the ledger that every
+wallet received exactly the sum of its deposits, one payment operation per deposit.
+
+    python bench/deposits_throughput.py --deposits 10000 --channels 20
+    python bench/deposits_throughput.py --deposits 10000 --channels 20 --sqlite
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.pop("ANCHOR_BROKER_URL", None)
-os.environ.setdefault("ANCHOR_SECRET_KEY", "bench-secret-key-for-anchor-dramatiq")
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "bench" / "polaris"), str(REPO), str(REPO / "bench")]
+
+import dramatiq  # noqa: E402
+from dramatiq.brokers.rabbitmq import RabbitmqBroker  # noqa: E402
+from simnet_process import SimnetProcess  # noqa: E402
+from stellar_sdk import Server  # noqa: E402
+from support.chain import Chain  # noqa: E402
+from support.services import PostgresServer, RabbitServer  # noqa: E402
+
+from anchor_dramatiq import config, observe  # noqa: E402
+from anchor_dramatiq.crypto import Secret, encrypt_seed  # noqa: E402
+from anchor_dramatiq.db import database, open_database, utcnow  # noqa: E402
+from anchor_dramatiq.migrate import migrate  # noqa: E402
+from anchor_dramatiq.models import Asset, Transaction  # noqa: E402
+from anchor_dramatiq.stellar import channels  # noqa: E402
+
+SECRET_KEY = "bench-secret-key-for-anchor-dramatiq-0123"
 
 
-def main() -> None:
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--deposits", type=int, default=1000)
-    parser.add_argument("--wallets", type=int, default=100)
-    parser.add_argument("--channels", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--deposits", type=int, default=10_000)
+    parser.add_argument("--wallets", type=int, default=200)
+    parser.add_argument("--channels", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--ledger-interval", type=float, default=1.0)
-    parser.add_argument("--database-url")
+    parser.add_argument("--ledger-capacity", type=int, default=1000)
+    parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
+    parser.add_argument("--timeout", type=float, default=1200)
     args = parser.parse_args()
-    database_url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
-    os.environ["ANCHOR_DATABASE_URL"] = database_url
 
-    from dramatiq import Worker
-
-    import actors
-    from anchor_dramatiq import config
-    from anchor_dramatiq.db import open_database, utcnow
-    from anchor_dramatiq.deposits.messages import send_submit
-    from anchor_dramatiq.migrate import migrate
-    from anchor_dramatiq.models import Transaction
-    from anchor_dramatiq.stellar import channels
-    from simnet import Simnet
-    from tests.support.anchor import make_anchor
-
-    with Simnet(ledger_interval=args.ledger_interval, submission_timeout=30) as sim:
-        settings = config.get_settings().replace(
-            horizon_url=sim.url, network_passphrase=sim.network.passphrase, batch_size=args.batch,
-            database_url=database_url)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-deposits-"))
+    rabbit = RabbitServer()
+    postgres = None if args.sqlite else PostgresServer()
+    processes: list[subprocess.Popen] = []
+    sim = SimnetProcess(ledger_interval=args.ledger_interval, ledger_capacity=args.ledger_capacity,
+                        log=workdir / "simnet.log")
+    try:
+        rabbit.start()
+        if postgres:
+            postgres.start()
+            db_url = postgres.create_database()
+        else:
+            db_url = f"sqlite:///{workdir}/bench.sqlite3"
+        sim.start()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANCHOR_", "BENCH_"))}
+        env.update(ANCHOR_DATABASE_URL=db_url, ANCHOR_SECRET_KEY=SECRET_KEY, ANCHOR_HORIZON_URL=sim.url,
+                   ANCHOR_NETWORK_PASSPHRASE=sim.passphrase, ANCHOR_BROKER_URL=rabbit.url,
+                   ANCHOR_RAILS="anchor_rails:BenchRails", ANCHOR_BATCH_SIZE=str(args.batch),
+                   ANCHOR_CHANNEL_COUNT=str(args.channels), ANCHOR_LOG_LEVEL="WARNING",
+                   PYTHONPATH=os.pathsep.join([str(REPO / "bench" / "polaris"), str(REPO)]),
+                   PYTHONUNBUFFERED="1", dramatiq_prom_db=str(workdir / "prometheus"))
+        settings = config.Settings.from_env(env)
         config.configure(settings)
-        open_database(database_url)
+        open_database(db_url)
         migrate()
-        anchor = make_anchor(sim, settings, supply="100000000")
-        with anchor.server() as server:
-            if args.channels:
-                channels.create(server, anchor.distribution, args.channels, settings)
-        wallets = [anchor.wallet() for _ in range(args.wallets)]
+
+        log(f"setting up {args.wallets} wallets, {args.channels} channels, {args.deposits} deposits")
+        chain = Chain(sim, wallets=args.wallets)
+        seed = encrypt_seed(Secret(chain.distribution.secret), settings.key())
+        asset = Asset.create(code="USD", issuer=chain.issuer.public_key, significant_decimals=2,
+                             distribution_seed=seed)
+        with Server(sim.url) as server:
+            channels.ensure(server, chain.distribution, args.channels, settings)
         expected: dict[str, Decimal] = defaultdict(Decimal)
+        count: Counter[str] = Counter()
         rows = []
         for i in range(args.deposits):
-            wallet = wallets[i % len(wallets)].public_key
+            wallet = chain.wallets[i % len(chain.wallets)].public_key
             amount = Decimal(1 + i % 7)
             expected[wallet] += amount
+            count[wallet] += 1
             rows.append(dict(id=uuid.uuid4(), stellar_account=wallet, to_address=wallet, kind="deposit",
-                             protocol="sep24", status="pending_anchor", submission_status="ready",
-                             asset=anchor.asset, amount_in=amount, amount_fee=Decimal(0),
-                             amount_out=amount, queued_at=utcnow()))
-        Transaction.insert_many(rows).execute()
-        worker = Worker(actors.broker, worker_timeout=50, worker_threads=args.threads)
-        first_ledger = sim.latest_ledger
-        started = time.monotonic()
-        worker.start()
-        for row in rows:
-            send_submit(row["id"])
-        while Transaction.select().where(Transaction.status == "completed").count() < args.deposits:
-            if time.monotonic() - started > 600:
-                raise SystemExit("not finished in 10 minutes")
-            time.sleep(0.2)
+                             protocol="sep24", status="pending_user_transfer_start", asset=asset,
+                             amount_expected=amount, started_at=utcnow()))
+        with database.atomic():
+            for start in range(0, len(rows), 500):
+                Transaction.insert_many(rows[start:start + 500]).execute()
+
+        for name, argv in (("workers", [str(Path(sys.executable).parent / "dramatiq"), "actors",
+                                        "-p", str(args.processes), "-t", str(args.threads)]),
+                           ("scheduler", [str(Path(sys.executable).parent / "periodiq"), "scheduler"])):
+            out = open(workdir / f"{name}.log", "wb")
+            processes.append(subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
+        time.sleep(3)  # the workers are up and consuming
+        load_before = os.getloadavg()
+        first_ledger, started = sim.latest_ledger, time.monotonic()
+        broker = RabbitmqBroker(url=rabbit.url, confirm_delivery=True)
+        broker.enqueue(dramatiq.Message(queue_name="periodic", actor_name="poll_pending_deposits", args=(),
+                                        kwargs={}, options={}))
+        broker.close()
+        completed = 0
+        while completed < args.deposits:
+            if time.monotonic() - started > args.timeout:
+                raise SystemExit(f"not finished in {args.timeout:.0f}s: {completed} completed; see {workdir}")
+            for process in processes:
+                if process.poll() is not None:
+                    raise SystemExit(f"{process.args[:2]} exited {process.returncode}; see {workdir}")
+            time.sleep(0.5)
+            completed = Transaction.select().where(Transaction.status == "completed").count()
         wall = time.monotonic() - started
         ledgers = sim.latest_ledger - first_ledger
-        worker.stop()
-        wrong = [w for w, amount in expected.items() if anchor.balance(w) != amount]
-        payments = sum(len(anchor.payments_to(w)) for w in expected)
-        print(f"deposits={args.deposits} wallets={args.wallets} channels={args.channels} batch={args.batch} "
-              f"threads={args.threads} ledger_interval={args.ledger_interval}s")
-        print(f"wall={wall:.1f}s ledgers={ledgers} deposits/ledger={args.deposits / max(ledgers, 1):.1f} "
-              f"deposits/s={args.deposits / wall:.1f} payments={payments} wrong_balances={len(wrong)}")
-        if wrong or payments != args.deposits:
-            raise SystemExit("MISMATCH: some wallet did not receive exactly its deposits")
+        load_after = os.getloadavg()
+
+        paid_ledgers = Counter(int(t.paging_token) >> 32 for t in Transaction.select(Transaction.paging_token)
+                               .where(Transaction.status == "completed"))
+        span = max(paid_ledgers) - min(paid_ledgers) + 1
+        pipeline = observe.deposit_pipeline(limit=100_000)
+        wrong = [w for w, amount in expected.items() if sim.balance(w, chain.usd) != amount]
+        usd = f"USD:{chain.issuer.public_key}"
+        payments = {w: [p for p in sim.payments(w) if p["to"] == w and p["successful"] and p["asset"] == usd]
+                    for w in expected}
+        twice = [w for w in expected if len(payments[w]) != count[w]]
+        errors = Transaction.select().where(Transaction.status == "error").count()
+        result = {
+            "database": "sqlite" if args.sqlite else "postgresql",
+            "deposits": args.deposits, "wallets": args.wallets, "channels": args.channels,
+            "batch": args.batch,
+            "workers": f"{args.processes}x{args.threads}", "ledger_interval_s": args.ledger_interval,
+            "ledger_capacity_ops": args.ledger_capacity,
+            "wall_s": round(wall, 1), "ledgers": ledgers,
+            "deposits_per_ledger": round(args.deposits / ledgers, 1),
+            "ledgers_paying": span, "deposits_per_ledger_paying": round(args.deposits / span, 1),
+            "busiest_ledger": max(paid_ledgers.values()),
+            "share_of_capacity_paying": round(args.deposits / span / args.ledger_capacity, 3),
+            "envelopes": pipeline["envelopes"], "channel_utilisation": round(pipeline["utilisation"] or 0, 3),
+            "fee_stroops_per_deposit": pipeline["fee_stroops_per_deposit"],
+            "wrong_balances": len(wrong), "wallets_paid_other_than_once_per_deposit": len(twice),
+            "errors": errors, "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in load_after], "nproc": os.cpu_count(),
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
+        print(json.dumps(result, indent=2))
+        if wrong or twice or errors:
+            log("MISMATCH: some wallet did not receive exactly its deposits, once each")
+            return 1
+        return 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        sim.stop()
+        database.close()
+        rabbit.cleanup()
+        if postgres:
+            postgres.cleanup()
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

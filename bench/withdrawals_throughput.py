@@ -1,6 +1,6 @@
 """Benchmark: N incoming withdrawal payments, streamed, matched and handed to the rails.
 
-Starts a private PostgreSQL and RabbitMQ (tests/services.py), simnet in this process, the
+Starts a private PostgreSQL and RabbitMQ (tests/support/services.py), simnet in this process, the
 real streamer (``python streamer.py``) and workers (``dramatiq actors``), creates N
 withdrawals waiting in ``pending_user_transfer_start``, then pays them from ``--payers``
 accounts (one transaction each per ledger, each with its own memo, as wallets do).

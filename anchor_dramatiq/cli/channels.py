@@ -1,7 +1,8 @@
-"""``channels create N`` / ``channels list``: the channel-account pool for parallel submission.
+"""``channels create N`` / ``ensure`` / ``list``: the channel-account pool for parallel submission.
 
-``create`` funds new accounts from a funding account whose seed is read from a file or
-standard input (never the command line) -- typically an asset's distribution account.
+``create`` and ``ensure`` fund accounts from a funding account whose seed is read from a
+file or standard input (never the command line) -- typically an asset's distribution
+account. ``ensure`` makes the pool ``ANCHOR_CHANNEL_COUNT`` strong and tops up low ones.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import TextIO
 
 import click
+from stellar_sdk import Keypair
 
 from anchor_dramatiq.cli.assets import read_seed
 from anchor_dramatiq.crypto import SeedDecryptionError
@@ -25,6 +27,20 @@ def channels() -> None:
     """Channel accounts (transaction sources leased per submission)."""
 
 
+def _funder(asset_code: str | None, seed_file: TextIO | None, settings) -> Keypair:
+    if asset_code:
+        asset = Asset.get_or_none(Asset.code == asset_code)
+        if asset is None:
+            raise click.BadParameter(f"no asset {asset_code}", param_hint="--asset")
+        try:
+            return distribution_keypair(asset, settings.key())
+        except (InvalidSeedError, SeedDecryptionError) as exc:  # neither message holds the seed
+            raise click.ClickException(str(exc)) from None
+    if seed_file is not None:
+        return keypair_from_seed(read_seed(seed_file), "--seed-file")
+    raise click.UsageError("give --asset CODE or --seed-file FILE to fund the channels from")
+
+
 @channels.command("create")
 @click.argument("count", type=click.IntRange(1, 1000))
 @click.option("--asset", "asset_code", help="Fund from this asset's distribution account.")
@@ -35,18 +51,7 @@ def create(count: int, asset_code: str | None, seed_file: TextIO | None, startin
     from anchor_dramatiq.cli import load
 
     settings = load("secret_key")
-    if asset_code:
-        asset = Asset.get_or_none(Asset.code == asset_code)
-        if asset is None:
-            raise click.BadParameter(f"no asset {asset_code}", param_hint="--asset")
-        try:
-            funder = distribution_keypair(asset, settings.key())
-        except (InvalidSeedError, SeedDecryptionError) as exc:  # neither message holds the seed
-            raise click.ClickException(str(exc)) from None
-    elif seed_file is not None:
-        funder = keypair_from_seed(read_seed(seed_file), "--seed-file")
-    else:
-        raise click.UsageError("give --asset CODE or --seed-file FILE to fund the channels from")
+    funder = _funder(asset_code, seed_file, settings)
     server = horizon_server(settings)
     try:
         keys = pool.create(server, funder, count, settings, starting_balance)
@@ -55,6 +60,39 @@ def create(count: int, asset_code: str | None, seed_file: TextIO | None, startin
     for key in keys:
         click.echo(key)
     click.echo(f"{len(keys)} channel accounts created and registered", err=True)
+
+
+@channels.command("ensure")
+@click.option("--count", type=click.IntRange(1, 1000), default=None,
+              help="Channels to keep (default: ANCHOR_CHANNEL_COUNT).")
+@click.option("--asset", "asset_code", help="Fund from this asset's distribution account.")
+@click.option("--seed-file", type=click.File("r"), help="Fund from this seed ('-' = stdin).")
+@click.option("--starting-balance", default="2", show_default=True,
+              help="XLM a new channel gets, and what a low one is topped up to.")
+@click.option("--minimum-balance", default="1", show_default=True,
+              help="XLM below which a channel is topped up (channels pay their transactions' fees).")
+def ensure(count: int | None, asset_code: str | None, seed_file: TextIO | None, starting_balance: str,
+           minimum_balance: str) -> None:
+    """Create the missing channel accounts and top up the low ones (idempotent)."""
+    from anchor_dramatiq.cli import load
+
+    settings = load("secret_key")
+    wanted = count or settings.channel_count
+    if wanted < 1:
+        raise click.UsageError("set ANCHOR_CHANNEL_COUNT or give --count (see docs/operations.md, "
+                               "channel sizing)")
+    funder = _funder(asset_code, seed_file, settings)
+    server = horizon_server(settings)
+    try:
+        created, topped = pool.ensure(server, funder, wanted, settings, starting_balance, minimum_balance)
+    finally:
+        server.close()
+    for key in created:
+        click.echo(f"created {key}")
+    for key in topped:
+        click.echo(f"topped up {key}")
+    click.echo(f"{Channel.select().count()} channel accounts registered ({len(created)} created, "
+               f"{len(topped)} topped up)", err=True)
 
 
 @channels.command("list")

@@ -92,6 +92,7 @@ def report(settings: Settings, stuck_after: float, ask_horizon: bool) -> dict[st
         "oldest_open_transactions_seconds": observe.oldest_open_transactions(),
         "submissions": observe.submission_counts(),
         "submission_latency_last_hour": observe.submission_latency(),
+        "deposit_pipeline_last_hour": observe.deposit_pipeline(),
         "payments": observe.payment_counts(),
         "queues": queues,
         "queue_error": queue_error,
@@ -141,6 +142,15 @@ def print_report(data: dict[str, Any]) -> None:
     if latency["count"]:
         shown = ", ".join(f"p{float(q) * 100:g} {s:.1f}s" for q, s in latency["quantiles"].items())
         echo(f"  settled in the last hour: {latency['count']} ({shown})")
+    pipeline = data["deposit_pipeline_last_hour"]
+    echo(f"deposit envelopes landed in the last hour ({pipeline['channel_accounts']} channel accounts)")
+    if pipeline["envelopes"]:
+        used = "-" if pipeline["utilisation"] is None else f"{pipeline['utilisation']:.0%}"
+        fee = pipeline["fee_stroops_per_deposit"]
+        echo(f"  {pipeline['envelopes']} envelopes in {pipeline['ledgers']} ledgers: "
+             f"{pipeline['deposits_per_ledger']:.1f} deposits per ledger, channel utilisation {used} "
+             f"(transactions per channel per ledger), fee per deposit "
+             f"{'-' if fee is None else f'{fee:.0f} stroops'}")
     echo("incoming payments (outcome, count)")
     for outcome, count in sorted(data["payments"].items()):
         echo(f"  {outcome:<12} {count:>8}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from peewee import JOIN
+from peewee import JOIN, fn
 
 from anchor_dramatiq import dbclock
 from anchor_dramatiq.db import database, is_postgres, is_sqlite
@@ -115,3 +115,59 @@ def conflicting(transaction_ids: Iterable[uuid.UUID]) -> bool:
     return (Submission.select().join(SubmissionItem, JOIN.INNER)
             .where(SubmissionItem.transaction_id.in_(list(transaction_ids)) & _PAYS)
             .exists())
+
+
+# How many assets with ready deposits take turns; beyond these, the oldest waits its turn.
+FAIR_ASSETS = 20
+
+
+def _ready() -> object:
+    return (Transaction.kind.in_(DEPOSIT_KINDS) & (Transaction.status == TransactionStatus.PENDING_ANCHOR)
+            & (Transaction.submission_status == SubmissionStatus.READY)
+            & (Transaction.pending_signatures == False))  # noqa: E712
+
+
+def ready_assets() -> list[int]:
+    """Assets with ready deposits, the one waiting longest first."""
+    oldest = fn.MIN(Transaction.queued_at)
+    return [row.asset_id for row in (Transaction.select(Transaction.asset).where(_ready())
+                                     .group_by(Transaction.asset).order_by(oldest)
+                                     .limit(FAIR_ASSETS))]
+
+
+def claim_batch(limit: int, turn: int) -> list[Transaction]:
+    """Claim the oldest ready deposits of one asset, in one guarded statement.
+
+    Assets with ready deposits take turns (``turn`` picks one, oldest waiting first), so a
+    burst for one asset gets its share of the batches and never starves the others. A
+    deposit with a memo is paid alone (the memo is the transaction's); the others are
+    claimed oldest first, up to ``limit``.
+    """
+    assets = ready_assets()
+    if not assets:
+        return []
+    asset = assets[turn % len(assets)]
+    with write_lock():
+        query = (Transaction.select(Transaction.id, Transaction.memo)
+                 .where(_ready() & (Transaction.asset == asset))
+                 .order_by(Transaction.queued_at, Transaction.id).limit(limit))
+        if is_postgres():
+            query = query.for_update("FOR UPDATE SKIP LOCKED")
+        rows = list(query)
+        if rows and rows[0].memo is not None:
+            rows = rows[:1]
+        ids = [row.id for row in rows if row.memo is None or len(rows) == 1]
+        if not ids:
+            return []
+        (Transaction.update(submission_status=SubmissionStatus.PROCESSING, queued_at=dbclock.now())
+         .where(Transaction.id.in_(ids) & (Transaction.submission_status == SubmissionStatus.READY))
+         .execute())
+    return list(Transaction.select(Transaction, Asset).join(Asset)
+                .where(Transaction.id.in_(ids)
+                       & (Transaction.submission_status == SubmissionStatus.PROCESSING))
+                .order_by(Transaction.queued_at, Transaction.id))
+
+
+def ready_count(limit: int) -> int:
+    """How many deposits are ready (counted up to ``limit``)."""
+    return Transaction.select(Transaction.id).where(_ready()).limit(limit).count()

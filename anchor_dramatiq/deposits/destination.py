@@ -8,6 +8,8 @@ claimable balance can be made in the same transaction).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,16 +42,42 @@ def has_trustline(account_json: dict, asset: Asset) -> bool:
     return False
 
 
+# Accounts Horizon showed recently, per process: a burst pays the same wallets again and
+# again. Only a found account is remembered (never "missing"), and only briefly; if it
+# changed meanwhile (trustline removed, account merged), the operation fails with
+# op_no_trust / op_no_destination and the deposit comes back through this check.
+FOUND_TTL_S = 10.0
+_found: dict[tuple[str, str], tuple[float, dict]] = {}
+_found_lock = threading.Lock()
+
+
 def _load_account(server: Server, account: str) -> dict | None:
     """The account, or None when Horizon itself (with its ``Latest-Ledger``) says it does not
     exist. A node behind may still say so of an account that exists: ``op_already_exists``
     then sends the deposit back through this check."""
+    key = (server.horizon_url, account)
+    with _found_lock:
+        cached = _found.get(key)
+    if cached and time.monotonic() - cached[0] < FOUND_TTL_S:
+        return cached[1]
     answer = read(server, f"/accounts/{account}")
     if answer.found:
+        with _found_lock:
+            if len(_found) > 100_000:
+                _found.clear()
+            _found[key] = (time.monotonic(), answer.body or {})
         return answer.body
     if answer.missing:
         return None
     raise NoAnswer(f"account {account}: {answer.summary}")
+
+
+def forget(address: str) -> None:
+    """Drop what was remembered of this account: an operation to it just failed."""
+    account = account_of(address)
+    with _found_lock:
+        for key in [k for k in _found if k[1] == account]:
+            del _found[key]
 
 
 def load_destinations(server: Server, transactions: Iterable[Transaction]) -> dict[str, Destination]:

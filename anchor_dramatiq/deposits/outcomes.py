@@ -19,11 +19,12 @@ from collections import defaultdict
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.deposits.claims import back_to_ready
-from anchor_dramatiq.integrations import rails_for
+from anchor_dramatiq.deposits.destination import forget
+from anchor_dramatiq.integrations import RailsIntegration, rails_for
 from anchor_dramatiq.models import Submission, SubmissionItem, Transaction
 from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.submission import Outcome, claimable_balance_ids
-from anchor_dramatiq.transitions import transition
+from anchor_dramatiq.transitions import transition, transition_many
 from anchor_dramatiq.vocabulary import OperationKind, SubmissionState, SubmissionStatus, TransactionStatus
 
 log = logging.getLogger(__name__)
@@ -65,19 +66,39 @@ def apply_outcome(outcome: Outcome, settings: Settings) -> None:
     if outcome.state == SubmissionState.SUCCEEDED:
         balance_ids = claimable_balance_ids((outcome.record or {}).get("result_xdr")
                                             or submission.result_xdr)
-        for transaction_id, its in items.items():
-            _succeeded(transaction_id, its, outcome, balance_ids, settings)
+        _succeeded(items, outcome, balance_ids, settings)
     elif outcome.state == SubmissionState.EXPIRED:
         back_to_ready(items)
     else:
         _failed(items, outcome)
 
 
-def _succeeded(transaction_id: uuid.UUID, its: list, outcome: Outcome, balance_ids: dict[int, str],
-               settings: Settings) -> None:
+def _completion_fields(outcome: Outcome) -> dict:
     record = outcome.record or {}
-    stellar_id = record.get("hash") or outcome.submission.hash
-    paging_token = record.get("paging_token") or outcome.submission.paging_token
+    return {"submission_status": SubmissionStatus.COMPLETED,
+            "stellar_transaction_id": record.get("hash") or outcome.submission.hash,
+            "paging_token": record.get("paging_token") or outcome.submission.paging_token,
+            "completed_at": utcnow(), "status_message": None, "queue": None, "queued_at": None,
+            "pending_signatures": False}
+
+
+def _succeeded(items: dict[uuid.UUID, list], outcome: Outcome, balance_ids: dict[int, str],
+               settings: Settings) -> None:
+    """Every deposit of a succeeded submission. Those paid by a plain payment are completed
+    in one guarded statement; ``after_deposit`` runs once for each deposit this call moved."""
+    plain = [tid for tid, its in items.items() if {i.op_kind for i in its} == {OperationKind.PAYMENT}]
+    moved = transition_many(plain, [TransactionStatus.PENDING_ANCHOR], TransactionStatus.COMPLETED,
+                            **_completion_fields(outcome))
+    rails = rails_for(settings.rails)
+    for transaction in Transaction.select().where(Transaction.id.in_(moved)) if moved else []:
+        _after_deposit(transaction, rails)
+    for transaction_id, its in items.items():
+        if transaction_id not in plain:
+            _succeeded_one(transaction_id, its, outcome, balance_ids, settings)
+
+
+def _succeeded_one(transaction_id: uuid.UUID, its: list, outcome: Outcome, balance_ids: dict[int, str],
+               settings: Settings) -> None:
     kinds = {item.op_kind for item in its}
     if kinds == {OperationKind.CREATE_ACCOUNT}:
         transition(transaction_id, [TransactionStatus.PENDING_ANCHOR], TransactionStatus.PENDING_TRUST,
@@ -86,21 +107,19 @@ def _succeeded(transaction_id: uuid.UUID, its: list, outcome: Outcome, balance_i
                    pending_signatures=False)
         return
     balance_id = next((balance_ids[i.op_index] for i in its if i.op_index in balance_ids), None)
-    fields = {"submission_status": SubmissionStatus.COMPLETED, "stellar_transaction_id": stellar_id,
-              "paging_token": paging_token, "completed_at": utcnow(), "status_message": None,
-              "queue": None, "queued_at": None, "pending_signatures": False}
+    fields = _completion_fields(outcome)
     if balance_id:
         fields["claimable_balance_id"] = balance_id
     if transition(transaction_id, [TransactionStatus.PENDING_ANCHOR], TransactionStatus.COMPLETED, **fields):
-        _after_deposit(transaction_id, settings)
+        _after_deposit(Transaction.get_by_id(transaction_id), rails_for(settings.rails))
 
 
-def _after_deposit(transaction_id: uuid.UUID, settings: Settings) -> None:
+def _after_deposit(transaction: Transaction, rails: RailsIntegration) -> None:
     """Called by the one worker whose transition completed the deposit: once per deposit."""
     try:
-        rails_for(settings.rails).after_deposit(Transaction.get_by_id(transaction_id))
+        rails.after_deposit(transaction)
     except Exception:
-        log.exception("after_deposit failed for deposit %s (the deposit stays completed)", transaction_id)
+        log.exception("after_deposit failed for deposit %s (the deposit stays completed)", transaction.id)
 
 
 def _failed(items: dict[uuid.UUID, list], outcome: Outcome) -> None:
@@ -120,6 +139,8 @@ def _failed(items: dict[uuid.UUID, list], outcome: Outcome) -> None:
 def _route_failure(transaction_id: uuid.UUID, tx_code: str | None, op_code: str | None,
                    submission: Submission) -> None:
     where = f"transaction {submission.hash}"
+    if op_code in ("op_no_trust", "op_no_destination", "op_already_exists"):
+        forget(Transaction.get_by_id(transaction_id).to_address)  # look at the account afresh
     if op_code == "op_no_trust":
         # The trustline went away since the check; the check decides again (claimable
         # balance or pending_trust).

@@ -2,9 +2,10 @@
 
 Pages through deposits in ``pending_user_transfer_start``/``pending_external`` (by
 ``started_at``, a page at a time, so a large backlog never loads at once) and hands each
-page to the rails integration. Each returned row is re-read and validated before it is
-marked ready; a row the rails returned that is not a waiting deposit is logged and left.
-Messages go out after the whole page is marked, so submissions batch what this poll found.
+page to the rails integration. Each returned row is validated, then the page's valid rows
+are marked ready in one guarded statement (a row that moved on meanwhile is left as it is);
+a row the rails returned that is not a waiting deposit is logged and left. The nudge goes
+out after the whole page is marked, so the pipeline fills full transactions.
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ from __future__ import annotations
 import logging
 
 from anchor_dramatiq.config import Settings, get_settings
-from anchor_dramatiq.deposits.messages import send_submit
-from anchor_dramatiq.deposits.ready import FUNDABLE, DepositRejected, mark_ready
+from anchor_dramatiq.deposits.ready import (
+    FUNDABLE,
+    DepositRejected,
+    mark_ready_many,
+    nudge_payment,
+    reject,
+    validate,
+)
 from anchor_dramatiq.errors import RailsError
 from anchor_dramatiq.integrations import rails_for
 from anchor_dramatiq.models import Asset, Transaction
@@ -54,7 +61,7 @@ def poll_pending_deposits(settings: Settings | None = None, page_size: int = PAG
             funded = rails.poll_pending_deposits(page)
         except Exception as exc:
             raise RailsError(f"poll_pending_deposits raised {type(exc).__name__}: {exc}") from exc
-        marked = []
+        valid = []
         for returned in funded or []:
             original = by_id.get(getattr(returned, "id", None))
             if original is None or returned.kind not in DEPOSIT_KINDS:
@@ -62,14 +69,13 @@ def poll_pending_deposits(settings: Settings | None = None, page_size: int = PAG
                           "ignored", returned)
                 continue
             try:
-                if mark_ready(original, returned.amount_in, returned.amount_fee, returned.amount_out,
-                              nudge=False):
-                    marked.append(original.id)
-            except DepositRejected:
-                continue
-        # Nudge only once the page is marked: the first submit_deposit then claims a full batch.
-        for transaction_id in marked:
-            send_submit(transaction_id)
+                valid.append((original, validate(original, returned.amount_in, returned.amount_fee,
+                                                 returned.amount_out)))
+            except DepositRejected as exc:
+                reject(original, exc)
+        marked = mark_ready_many(valid)  # one guarded statement for the page
+        # Nudge once the page is marked: the pipeline then claims full batches.
+        nudge_payment(marked)
         ready += len(marked)
         if len(page) < page_size:
             return ready

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
+from peewee import Case
 from stellar_sdk import MuxedAccount
 
 from anchor_dramatiq.db import STROOP, utcnow
-from anchor_dramatiq.deposits.messages import send_submit
+from anchor_dramatiq.deposits.messages import send_pay_ready, send_submit
 from anchor_dramatiq.errors import DepositRejected
-from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.models import Asset, Channel, Transaction
 from anchor_dramatiq.queues import Queue
-from anchor_dramatiq.transitions import transition
+from anchor_dramatiq.transitions import transition, transition_many
 from anchor_dramatiq.vocabulary import DEPOSIT_KINDS, SubmissionStatus, TransactionStatus
 
 log = logging.getLogger(__name__)
@@ -109,10 +110,7 @@ def mark_ready(transaction: Transaction, amount_in: object, amount_fee: object |
     try:
         amounts = validate(transaction, amount_in, amount_fee, amount_out)
     except DepositRejected as exc:
-        transition(transaction.id, FUNDABLE, TransactionStatus.ERROR,
-                   submission_status=SubmissionStatus.FAILED,
-                   status_message=str(exc), **extra)
-        log.error("deposit %s rejected: %s", transaction.id, exc)
+        reject(transaction, exc, **extra)
         raise
     moved = transition(transaction.id, FUNDABLE, TransactionStatus.PENDING_ANCHOR,
                        submission_status=SubmissionStatus.READY,
@@ -120,8 +118,42 @@ def mark_ready(transaction: Transaction, amount_in: object, amount_fee: object |
                        amount_out=amounts.amount_out, status_message=None, queue=Queue.STELLAR,
                        queued_at=utcnow(), **extra)
     if moved and nudge:
-        send_submit(transaction.id)
+        nudge_payment([transaction.id])
     return moved
+
+
+def nudge_payment(transaction_ids: list[uuid.UUID]) -> None:
+    """Newly ready deposits: wake the pipeline when there are channel accounts (it claims
+    what is ready, fairly), else send ``submit_deposit`` for each."""
+    if not transaction_ids:
+        return
+    if Channel.select().exists():
+        send_pay_ready()
+        return
+    for transaction_id in transaction_ids:
+        send_submit(transaction_id)
+
+
+def mark_ready_many(funded: list[tuple[Transaction, Amounts]]) -> list[uuid.UUID]:
+    """Move validated deposits to ready in one guarded statement (each row its own amounts);
+    returns the ids that moved. Rows no longer waiting for funds are left as they are."""
+    if not funded:
+        return []
+
+    def per_row(name: str) -> Case:
+        return Case(Transaction.id, [(Transaction.id.db_value(t.id), getattr(a, name)) for t, a in funded])
+
+    return transition_many([t.id for t, _ in funded], FUNDABLE, TransactionStatus.PENDING_ANCHOR,
+                           submission_status=SubmissionStatus.READY, amount_in=per_row("amount_in"),
+                           amount_fee=per_row("amount_fee"), amount_out=per_row("amount_out"),
+                           status_message=None, queue=Queue.STELLAR, queued_at=utcnow())
+
+
+def reject(transaction: Transaction, exc: DepositRejected, **extra: object) -> None:
+    """Record why a funded deposit cannot be paid (``error`` with the reason)."""
+    transition(transaction.id, FUNDABLE, TransactionStatus.ERROR,
+               submission_status=SubmissionStatus.FAILED, status_message=str(exc), **extra)
+    log.error("deposit %s rejected: %s", transaction.id, exc)
 
 
 def deposit_funded(transaction_id: uuid.UUID | str, amount_in: object, amount_fee: object | None = None,

@@ -4,7 +4,9 @@ Nudges ``submit_deposit`` for: ready/unblocked deposits not picked up within the
 timeout (their message was lost); ``processing`` deposits whose claim expired (the claimer
 died before storing an envelope); submissions still ``built``/``submitted`` after the
 submitting worker's grace (their fate is settled by hash); multisig envelopes the anchor
-has finished signing. Every nudge is idempotent, so a doubled sweep is harmless.
+has finished signing; and, with channel accounts, one ``pay_ready_deposits`` per free
+channel that ready deposits can fill (the pipeline's refill, if its messages were lost).
+Every nudge is idempotent, so a doubled sweep is harmless.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from peewee import JOIN
 from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.deposits.messages import send_submit
+from anchor_dramatiq.deposits.pipeline import nudge, uses_pipeline
 from anchor_dramatiq.deposits.submit import grace_seconds
 from anchor_dramatiq.models import Submission, SubmissionItem, Transaction
 from anchor_dramatiq.vocabulary import (
@@ -57,4 +60,6 @@ def resume_deposits(settings: Settings | None = None) -> int:
     sent = 0
     for transaction_id in dict.fromkeys(ids):
         sent += send_submit(transaction_id)
+    if uses_pipeline():
+        sent += nudge(settings)  # ready deposits and free channels: fill them
     return sent

@@ -10,30 +10,28 @@ converge on the one stored submission.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import random
-import time
 import uuid
-from decimal import Decimal
 
-from stellar_sdk import Account, Asset, Claimant, Keypair, Server, TransactionBuilder
+from stellar_sdk import Keypair, Server
 from stellar_sdk.exceptions import BaseRequestError, ConnectionError
 
 from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.crashpoints import crash_point
-from anchor_dramatiq.db import is_postgres, utcnow
+from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.deposits import multisig
-from anchor_dramatiq.deposits.claims import (
-    back_to_ready,
-    claim,
-    claim_mates,
-    conflicting,
-    current_submission,
-    write_lock,
+from anchor_dramatiq.deposits.batch import (
+    block_all,
+    build_envelope,
+    encodable,
+    plan_operations,
+    store_envelope,
+    within_balance,
+    within_operations,
 )
-from anchor_dramatiq.deposits.destination import account_of, destination_key, load_destinations
-from anchor_dramatiq.deposits.encoding import memo_of, why_unencodable
+from anchor_dramatiq.deposits.claims import back_to_ready, claim, claim_mates, current_submission
+from anchor_dramatiq.deposits.destination import load_destinations
 from anchor_dramatiq.deposits.messages import send_submit
 from anchor_dramatiq.deposits.outcomes import HELD_TX_CODES, apply_outcome, hold
 from anchor_dramatiq.errors import NoAnswer
@@ -45,20 +43,15 @@ from anchor_dramatiq.stellar.keys import channel_keypair, distribution_keypair
 from anchor_dramatiq.stellar.submission import (
     Outcome,
     fee_bump,
-    max_ledger_for,
     network_fee,
-    new_submission,
     settle,
     settled_outcome,
     store_fee_bump,
     submit,
 )
-from anchor_dramatiq.transitions import transition
 from anchor_dramatiq.vocabulary import (
     DEPOSIT_KINDS,
     DepositResult,
-    OperationKind,
-    SubmissionPurpose,
     SubmissionState,
     SubmissionStatus,
     TransactionStatus,
@@ -66,7 +59,6 @@ from anchor_dramatiq.vocabulary import (
 
 log = logging.getLogger(__name__)
 
-PURPOSE = SubmissionPurpose.DEPOSIT
 MAX_LOOK_DELAY_S = 60.0
 
 
@@ -160,7 +152,7 @@ def _resume_claim(transaction: Transaction) -> bool:
 
 def _handle(server: Server, outcome: Outcome, settings: Settings) -> DepositResult:
     if outcome.state == SubmissionState.PENDING and outcome.tx_code == "tx_insufficient_fee":
-        bump = _fee_bump(server, outcome.submission, settings)
+        bump = bump_fee(server, outcome.submission, settings)
         if bump is not None:
             outcome = submit(server, bump)
     if outcome.state == SubmissionState.PENDING and outcome.tx_code in HELD_TX_CODES:
@@ -173,7 +165,7 @@ def _handle(server: Server, outcome: Outcome, settings: Settings) -> DepositResu
     return DepositResult(outcome.state)
 
 
-def _fee_bump(server: Server, submission: Submission, settings: Settings) -> Submission | None:
+def bump_fee(server: Server, submission: Submission, settings: Settings) -> Submission | None:
     """Wrap the same inner transaction in a higher fee, if the cap leaves room to bid more."""
     envelope_ops = _op_count(submission)
     fee_ops = envelope_ops + (1 if submission.hash != submission.inner_hash else 0)
@@ -206,7 +198,7 @@ def _fee_source(submission: Submission, settings: Settings) -> Keypair:
 
 
 def _pay(server: Server, lead: Transaction, settings: Settings) -> DepositResult:
-    if not _encodable([lead]):
+    if not encodable([lead]):
         return DepositResult.ERROR
     asset = lead.asset
     distribution = distribution_keypair(asset, settings.key())
@@ -217,7 +209,7 @@ def _pay(server: Server, lead: Transaction, settings: Settings) -> DepositResult
         raise
     needs_signers = multisig.needs_more_signatures(distribution_json, distribution.public_key)
     mates = [] if (lead.memo or needs_signers) else claim_mates(lead, settings.batch_size - 1)
-    mates = _encodable(mates)
+    mates = encodable(mates)
     batch = [lead, *mates]
     try:
         destinations = load_destinations(server, batch)
@@ -225,8 +217,9 @@ def _pay(server: Server, lead: Transaction, settings: Settings) -> DepositResult
         back_to_ready([lead.id], nudge=False)
         back_to_ready([m.id for m in mates])
         raise
-    plan = _plan(batch, destinations, settings)
-    plan = _within_balance(plan, distribution_json, asset)
+    plan, left = within_operations(plan_operations(batch, destinations, settings))
+    back_to_ready([t.id for t, _ in left])
+    plan = within_balance(plan, distribution_json, asset)
     if not plan:
         return DepositResult.NOT_PAYABLE_NOW
     lease = None
@@ -237,18 +230,18 @@ def _pay(server: Server, lead: Transaction, settings: Settings) -> DepositResult
             send_submit(lead.id, delay_ms=1000)
             return DepositResult.NO_FREE_CHANNEL
     elif needs_signers:
-        _block_all(plan, "the distribution account needs more signers, which needs channel accounts: "
+        block_all(plan, "the distribution account needs more signers, which needs channel accounts: "
                          "run `anchor-dramatiq channels create N`, then set submission_status to 'unblocked'")
         return DepositResult.BLOCKED
     try:
-        envelope, items = _build(server, plan, distribution, lease, needs_signers, settings)
+        envelope, items = build_envelope(server, plan, distribution, lease, needs_signers, settings)
     except (BaseRequestError, ConnectionError):
         if lease:
             channels.release(lease.public_key, lease.token)
         back_to_ready([t.id for t, _ in plan if t.id != lead.id])
         back_to_ready([lead.id], nudge=False)
         raise
-    submission = _store(envelope, items, lease, lead, needs_signers)
+    submission = store_envelope(envelope, items, lease, lead, needs_signers)
     if submission is None:
         if lease:
             channels.release(lease.public_key, lease.token)
@@ -261,138 +254,3 @@ def _pay(server: Server, lead: Transaction, settings: Settings) -> DepositResult
     return _handle(server, outcome, settings)
 
 
-def _encodable(transactions: list[Transaction]) -> list[Transaction]:
-    """The deposits that can be encoded; the others end in ``error`` naming the field."""
-    kept = []
-    for transaction in transactions:
-        why = why_unencodable(transaction)
-        if why is None:
-            kept.append(transaction)
-            continue
-        transition(transaction.id, [TransactionStatus.PENDING_ANCHOR], TransactionStatus.ERROR,
-                   submission_status=SubmissionStatus.FAILED,
-                   status_message=f"this deposit cannot be paid on Stellar: {why}",
-                   queue=None, queued_at=None)
-        log.error("deposit %s cannot be paid: %s", transaction.id, why)
-    return kept
-
-
-def _plan(batch: list[Transaction], destinations: dict, settings: Settings
-          ) -> list[tuple[Transaction, list[OperationKind]]]:
-    """Operations per deposit; deposits that cannot be paid now are parked as Polaris does."""
-    plan = []
-    created: set[str] = set()
-    for transaction in batch:
-        destination = destinations[destination_key(transaction)]
-        claimable = transaction.claimable_balance_supported and settings.claimable_balances
-        if destination.exists or destination.account in created:
-            if destination.trusts and destination.account not in created:
-                plan.append((transaction, [OperationKind.PAYMENT]))
-            elif claimable:
-                plan.append((transaction, [OperationKind.CLAIMABLE_BALANCE]))
-            else:
-                transition(transaction.id, [TransactionStatus.PENDING_ANCHOR],
-                           TransactionStatus.PENDING_TRUST,
-                           submission_status=SubmissionStatus.PENDING_TRUST, queue=None, queued_at=None,
-                           status_message=None)
-        elif settings.account_creation:
-            created.add(destination.account)
-            then = [OperationKind.CLAIMABLE_BALANCE] if claimable else []
-            plan.append((transaction, [OperationKind.CREATE_ACCOUNT, *then]))
-        else:
-            transition(transaction.id, [TransactionStatus.PENDING_ANCHOR], TransactionStatus.PENDING_USER,
-                       submission_status=SubmissionStatus.PENDING_FUNDING, queue=None, queued_at=None,
-                       status_message=f"destination account {destination.account} does not exist: "
-                                      "fund it to receive this deposit")
-    return plan
-
-
-def _within_balance(plan: list[tuple[Transaction, list[OperationKind]]], distribution_json: dict,
-                    asset: AssetRow) -> list[tuple[Transaction, list[OperationKind]]]:
-    """Block, with a clear message, the deposits the distribution account cannot cover now."""
-    balance = next((Decimal(b["balance"]) for b in distribution_json.get("balances", [])
-                    if b.get("asset_code") == asset.code and b.get("asset_issuer") == asset.issuer), None)
-    if balance is None or asset.issuer == distribution_json.get("account_id"):
-        return plan  # the issuer itself pays: no balance limit
-    kept, total = [], Decimal(0)
-    for transaction, kinds in plan:
-        pays = OperationKind.PAYMENT in kinds or OperationKind.CLAIMABLE_BALANCE in kinds
-        need = transaction.amount_out if pays else 0
-        if total + need > balance:
-            _block_all([(transaction, kinds)],
-                       f"the distribution account holds {balance} {asset.code}, not enough for this "
-                       f"deposit's {transaction.amount_out}: fund it, then set submission_status "
-                       "to 'unblocked'")
-            continue
-        total += need
-        kept.append((transaction, kinds))
-    return kept
-
-
-def _block_all(plan: list[tuple[Transaction, list[OperationKind]]], message: str) -> None:
-    for transaction, _ in plan:
-        (Transaction.update(submission_status=SubmissionStatus.BLOCKED, status_message=message, queue=None,
-                            queued_at=None)
-         .where((Transaction.id == transaction.id)
-                & (Transaction.status == TransactionStatus.PENDING_ANCHOR)).execute())
-        log.error("deposit %s blocked: %s", transaction.id, message)
-
-
-def _build(server: Server, plan: list[tuple[Transaction, list[OperationKind]]], distribution: Keypair,
-           lease: channels.ChannelLease | None, needs_signers: bool, settings: Settings):
-    source_key = lease.public_key if lease else distribution.public_key
-    account_json = server.accounts().account_id(source_key).call()
-    source = Account(source_key, int(account_json["sequence"]))
-    fee = network_fee(server, settings)
-    builder = TransactionBuilder(source, settings.network_passphrase, base_fee=fee)
-    validity = multisig.VALIDITY_S if needs_signers else settings.tx_timeout
-    builder.add_time_bounds(0, int(time.time()) + validity)
-    builder.set_ledger_bounds(0, max_ledger_for(server, validity))
-    builder.add_memo(memo_of(plan[0][0]))
-    items = []
-    op_index = 0
-    for transaction, kinds in plan:
-        stellar_asset = Asset(transaction.asset.code, transaction.asset.issuer)
-        account = account_of(transaction.to_address)
-        for kind in kinds:
-            if kind == OperationKind.PAYMENT:
-                builder.append_payment_op(transaction.to_address, stellar_asset, str(transaction.amount_out),
-                                          source=distribution.public_key)
-            elif kind == OperationKind.CREATE_ACCOUNT:
-                builder.append_create_account_op(account, str(settings.account_starting_balance),
-                                                 source=distribution.public_key)
-            else:
-                builder.append_create_claimable_balance_op(
-                    stellar_asset, str(transaction.amount_out), [Claimant(account)],
-                    source=distribution.public_key)
-            items.append((transaction.id, op_index, kind))
-            op_index += 1
-    envelope = builder.build()
-    if lease:
-        envelope.sign(channel_keypair(lease.channel, settings.key()))
-    envelope.sign(distribution)
-    return envelope, items
-
-
-def _store(envelope, items: list, lease: channels.ChannelLease | None, lead: Transaction,
-           needs_signers: bool) -> Submission | None:
-    """Store the envelope unless any of its deposits already has a live or paid submission."""
-    ids = sorted({transaction_id for transaction_id, _, _ in items})
-    with write_lock():
-        rows = Transaction.select(Transaction.id).where(
-            Transaction.id.in_(ids) & (Transaction.status == TransactionStatus.PENDING_ANCHOR)
-            & (Transaction.submission_status == SubmissionStatus.PROCESSING))
-        if is_postgres():
-            rows = rows.for_update()
-        if len(list(rows)) != len(ids) or conflicting(ids):
-            return None
-        submission = new_submission(envelope, purpose=PURPOSE, channel=lease.public_key if lease else None,
-                                    items=items)
-        if lease:
-            expires = dt.datetime.fromtimestamp(submission.max_time, dt.UTC) + dt.timedelta(seconds=30)
-            channels.hand_over(lease.public_key, lease.token, submission.hash, expires)
-        if needs_signers:
-            (Transaction.update(envelope_xdr=envelope.to_xdr(), pending_signatures=True,
-                                submission_status=SubmissionStatus.BLOCKED, status_message=multisig.WAITING)
-             .where(Transaction.id == lead.id).execute())
-    return submission

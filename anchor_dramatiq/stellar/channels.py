@@ -17,14 +17,17 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 from stellar_sdk import Account, Keypair, Server, TransactionBuilder
+from stellar_sdk import Asset as StellarAsset
 
 from anchor_dramatiq import dbclock
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.crypto import Secret, encrypt_seed
 from anchor_dramatiq.db import database, is_postgres, is_sqlite
-from anchor_dramatiq.models import Channel
+from anchor_dramatiq.models import Channel, Submission
+from anchor_dramatiq.stellar.answers import read
 from anchor_dramatiq.stellar.submission import (
     Outcome,
     max_ledger_for,
@@ -38,6 +41,7 @@ from anchor_dramatiq.vocabulary import SubmissionPurpose, SubmissionState
 log = logging.getLogger(__name__)
 
 SETTLE_BACKOFF_S = (1.0, 2.0, 4.0, 8.0)
+NATIVE = StellarAsset.native()
 
 
 def lease_seconds(settings: Settings) -> int:
@@ -120,26 +124,63 @@ def create(server: Server, funder: Keypair, count: int, settings: Settings,
     created: list[str] = []
     while len(created) < count:
         keypairs = [Keypair.random() for _ in range(min(100, count - len(created)))]
-        account_json = server.accounts().account_id(funder.public_key).call()
-        builder = TransactionBuilder(Account(funder.public_key, int(account_json["sequence"])),
-                                     settings.network_passphrase, base_fee=network_fee(server, settings))
-        for keypair in keypairs:
-            builder.append_create_account_op(keypair.public_key, starting_balance)
-        builder.set_timeout(settings.tx_timeout)
-        builder.set_ledger_bounds(0, max_ledger_for(server, settings.tx_timeout))
-        envelope = builder.build()
-        envelope.sign(funder)
-        with database.atomic():
-            submission = new_submission(envelope, purpose=SubmissionPurpose.CHANNELS, channel=None, items=[])
-        outcome = _settled(server, submit(server, submission), settings)
-        if outcome.state != SubmissionState.SUCCEEDED:
-            raise RuntimeError(f"creating channel accounts failed: {outcome.state} {outcome.tx_code or ''} "
-                               f"{outcome.op_codes or ''} (transaction {submission.hash})")
+        _fund(server, funder, settings, SubmissionPurpose.CHANNELS,
+              lambda builder, keypairs=keypairs: [builder.append_create_account_op(k.public_key,
+                                                                                    starting_balance)
+                                                  for k in keypairs])
         with database.atomic():
             for keypair in keypairs:
                 register(keypair, settings)
         created += [k.public_key for k in keypairs]
     return created
+
+
+def ensure(server: Server, funder: Keypair, count: int, settings: Settings, starting_balance: str = "2",
+           minimum_balance: str = "1") -> tuple[list[str], list[str]]:
+    """Make the pool ``count`` channels, each holding at least ``minimum_balance`` XLM.
+
+    Creates the missing accounts (:func:`create`) and tops up, back to ``starting_balance``,
+    every registered channel below the minimum (fees are paid by the channel, so a busy
+    pool drains). Returns (created, topped up). Top-ups go through the same store, submit
+    and settle-by-hash protocol as the funding, up to 100 payments per transaction.
+    """
+    created = create(server, funder, count - Channel.select().count(), settings, starting_balance) \
+        if Channel.select().count() < count else []
+    low: list[tuple[str, Decimal]] = []
+    for channel in Channel.select().order_by(Channel.created_at):
+        answer = read(server, f"/accounts/{channel.public_key}")
+        if not answer.found:
+            log.warning("channel %s: %s; not topped up", channel.public_key, answer.summary)
+            continue
+        native = next((Decimal(b["balance"]) for b in (answer.body or {}).get("balances", [])
+                       if b.get("asset_type") == "native"), Decimal(0))
+        if native < Decimal(minimum_balance):
+            low.append((channel.public_key, Decimal(starting_balance) - native))
+    for start in range(0, len(low), 100):
+        chunk = low[start:start + 100]
+        _fund(server, funder, settings, SubmissionPurpose.CHANNELS,
+              lambda builder, chunk=chunk: [builder.append_payment_op(key, NATIVE, str(amount))
+                                            for key, amount in chunk])
+    return created, [key for key, _ in low]
+
+
+def _fund(server: Server, funder: Keypair, settings: Settings, purpose: str, add_ops) -> Submission:
+    """Build, store, submit and settle one funding transaction from ``funder``."""
+    account_json = server.accounts().account_id(funder.public_key).call()
+    builder = TransactionBuilder(Account(funder.public_key, int(account_json["sequence"])),
+                                 settings.network_passphrase, base_fee=network_fee(server, settings))
+    add_ops(builder)
+    builder.set_timeout(settings.tx_timeout)
+    builder.set_ledger_bounds(0, max_ledger_for(server, settings.tx_timeout))
+    envelope = builder.build()
+    envelope.sign(funder)
+    with database.atomic():
+        submission = new_submission(envelope, purpose=purpose, channel=None, items=[])
+    outcome = _settled(server, submit(server, submission), settings)
+    if outcome.state != SubmissionState.SUCCEEDED:
+        raise RuntimeError(f"funding channel accounts failed: {outcome.state} {outcome.tx_code or ''} "
+                           f"{outcome.op_codes or ''} (transaction {submission.hash})")
+    return submission
 
 
 def _settled(server: Server, outcome: Outcome, settings: Settings) -> Outcome:

@@ -50,6 +50,7 @@ from anchor_dramatiq.vocabulary import SubmissionState
 log = logging.getLogger(__name__)
 
 FEE_STATS_TTL_S = 5.0
+LEDGER_PACE_TTL_S = 2.0
 MIN_BASE_FEE = 100
 # Ledger bounds: an envelope valid for T seconds may apply in as many ledgers as close in T
 # seconds at the pace of the last few ledgers (+2), so its ledger bound and its max time end
@@ -62,6 +63,8 @@ LEDGER_SLACK = 2
 # Answers to a submission that prove nothing about the envelope: an earlier POST of the same
 # envelope (or the client's own retry) may have applied it.
 UNKNOWN_REFUSALS = frozenset({"tx_bad_seq", "tx_too_late"})
+# Core's answers to POST /transactions_async (Horizon relays them as ``tx_status``).
+ASYNC_PENDING, ASYNC_DUPLICATE, ASYNC_ERROR = "PENDING", "DUPLICATE", "ERROR"
 REFUSED_NOT_APPLIED = frozenset({
     "tx_bad_seq", "tx_insufficient_fee", "tx_too_late", "tx_too_early", "tx_bad_auth",
     "tx_insufficient_balance", "tx_no_source_account", "tx_bad_auth_extra", "tx_malformed",
@@ -114,13 +117,36 @@ def network_fee(server: Server, settings: Settings, *, fresh: bool = False) -> i
 # --------------------------------------------------------------------------- building
 
 
-def max_ledger_for(server: Server, validity_s: int) -> int:
-    """The ledger bound of an envelope built now and valid for ``validity_s`` seconds."""
+_pace_cache: dict[str, tuple[float, int, float]] = {}
+_pace_lock = threading.Lock()
+
+
+def ledger_pace(server: Server, *, fresh: bool = False) -> tuple[int, float]:
+    """The latest ledger and the seconds between closes over the last few ledgers.
+
+    Cached for a moment per Horizon (a pipeline builds many envelopes per ledger). A cached
+    latest ledger is at most ``LEDGER_PACE_TTL_S`` old, so a bound computed from it is a few
+    ledgers *shorter* than it could be, never longer: the envelope only dies sooner.
+    """
+    key = server.horizon_url
+    with _pace_lock:
+        cached = _pace_cache.get(key)
+        if cached and not fresh and time.monotonic() - cached[0] < LEDGER_PACE_TTL_S:
+            return cached[1], cached[2]
     records = (server.ledgers().order(desc=True).limit(CLOSE_TIME_SAMPLE).call()
                ["_embedded"]["records"])
     span = _epoch(records[0]["closed_at"]) - _epoch(records[-1]["closed_at"])
     close_s = max(MIN_CLOSE_S, span / max(1, len(records) - 1))
-    return int(records[0]["sequence"]) + math.ceil(validity_s / close_s) + LEDGER_SLACK
+    latest = int(records[0]["sequence"])
+    with _pace_lock:
+        _pace_cache[key] = (time.monotonic(), latest, close_s)
+    return latest, close_s
+
+
+def max_ledger_for(server: Server, validity_s: int) -> int:
+    """The ledger bound of an envelope built now and valid for ``validity_s`` seconds."""
+    latest, close_s = ledger_pace(server)
+    return latest + math.ceil(validity_s / close_s) + LEDGER_SLACK
 
 
 def inner_of(envelope: TransactionEnvelope | FeeBumpTransactionEnvelope) -> TransactionEnvelope:
@@ -151,9 +177,10 @@ def new_submission(envelope: TransactionEnvelope | FeeBumpTransactionEnvelope, *
         max_ledger=(ledgers.max_ledger or None) if ledgers else None,
         fee=envelope.transaction.fee if isinstance(envelope, FeeBumpTransactionEnvelope) else tx.fee,
         purpose=purpose, state=SubmissionState.BUILT, channel=channel)
-    for transaction_id, op_index, op_kind in items:
-        SubmissionItem.create(submission=submission, transaction_id=transaction_id,
-                              op_index=op_index, op_kind=op_kind)
+    rows = [{"submission": submission, "transaction_id": transaction_id, "op_index": op_index,
+             "op_kind": op_kind} for transaction_id, op_index, op_kind in items]
+    if rows:
+        SubmissionItem.insert_many(rows).execute()  # one statement for up to 100 operations
     return submission
 
 
@@ -255,19 +282,56 @@ def submit(server: Server, submission: Submission) -> Outcome:
     return _record_success(submission, record)
 
 
+def submit_async(server: Server, submission: Submission) -> Outcome:
+    """POST the stored envelope to ``/transactions_async`` once: core's admission, no wait.
+
+    The worker is free as soon as core answered; the family is settled by hash later.
+    ``PENDING``/``DUPLICATE`` (queued, or already known) and ``TRY_AGAIN_LATER`` (core's
+    queue is full for now) -> ``pending``. ``ERROR`` carries core's refusal, handled as a
+    refusal of a synchronous POST. Anything else (5xx, 429, a dropped connection) ->
+    ``pending``: it may have been admitted.
+    """
+    Submission.update(state=SubmissionState.SUBMITTED, submitted_at=utcnow(),
+                      attempts=Submission.attempts + 1) \
+        .where((Submission.id == submission.id) & (Submission.state.in_(LIVE))).execute()
+    submission = Submission.get_by_id(submission.id)
+    if submission.state not in LIVE:
+        return settled_outcome(submission)
+    url = server.horizon_url.rstrip("/") + "/transactions_async"
+    try:
+        response = server._client.post(url, data={"tx": submission.envelope_xdr})
+        body = response.json() if response.text else {}
+    except (BaseRequestError, ConnectionError, ValueError) as exc:
+        _note(submission, f"submit_async: {_describe(exc)}")
+        return Outcome(SubmissionState.PENDING, submission)
+    status = body.get("tx_status") if isinstance(body, dict) else None
+    if status == ASYNC_ERROR and body.get("error_result_xdr"):
+        parsed = failure_codes(body["error_result_xdr"])
+        return _refusal(server, submission, parsed.get("transaction"), parsed.get("operations", []),
+                        body["error_result_xdr"], f"async {response.status_code}")
+    if status not in (ASYNC_PENDING, ASYNC_DUPLICATE):
+        _note(submission, f"submit_async: {response.status_code} {status or ''}".strip())
+    return Outcome(SubmissionState.PENDING, submission)
+
+
 def _refused(server: Server, submission: Submission, exc: BadRequestError) -> Outcome:
     tx_code, op_codes = _result_codes(exc.extras)
+    return _refusal(server, submission, tx_code, op_codes, (exc.extras or {}).get("result_xdr"),
+                    _describe(exc))
+
+
+def _refusal(server: Server, submission: Submission, tx_code: str | None, op_codes: list[str],
+             result_xdr: str | None, described: str) -> Outcome:
     if tx_code is None:
         # A rate limiter, an access rule or a size limit answered, not core: fate unknown.
-        _note(submission, f"submit: {_describe(exc)}")
+        _note(submission, f"submit: {described}")
         log.warning("submission %s: %s without result codes; its fate will be settled by hash",
-                    submission.hash, _describe(exc))
+                    submission.hash, described)
         return Outcome(SubmissionState.PENDING, submission)
     if tx_code not in REFUSED_NOT_APPLIED:
         # Applied in a ledger and failed: sequence used, fee charged, no operation applied.
         codes = json.dumps({"transaction": tx_code, "operations": op_codes})
-        _mark(submission, SubmissionState.FAILED, result_codes=codes,
-              result_xdr=(exc.extras or {}).get("result_xdr"))
+        _mark(submission, SubmissionState.FAILED, result_codes=codes, result_xdr=result_xdr)
         _expire_siblings(submission)
         return Outcome(SubmissionState.FAILED, submission, tx_code=tx_code, op_codes=op_codes)
     _note(submission, f"submit refused: {tx_code}")
@@ -307,13 +371,14 @@ def family(submission: Submission) -> list[Submission]:
                 .order_by(Submission.id))
 
 
-def settle(server: Server, submission: Submission, *, resubmit: bool = True) -> Outcome:
+def settle(server: Server, submission: Submission, *, resubmit: bool = True,
+           asynchronous: bool = False) -> Outcome:
     """Settle a family by hash; resubmit its newest member while it may still apply.
 
     Found -> its result. Not found by a node whose ``Latest-Ledger`` proves the envelope can
     no longer apply -> expired (see :func:`_why_dead`). Any other answer -> unknown: the
-    same envelope is sent again when Horizon said it does not know it (a 404), and the
-    family stays live.
+    same envelope is sent again when Horizon said it does not know it (a 404; to
+    ``/transactions_async`` when ``asynchronous``), and the family stays live.
     """
     members = family(submission)
     done = [m for m in members if m.state in (SubmissionState.SUCCEEDED, SubmissionState.FAILED)]
@@ -337,7 +402,7 @@ def settle(server: Server, submission: Submission, *, resubmit: bool = True) -> 
         return Outcome(SubmissionState.PENDING, newest)
     if not resubmit:
         return Outcome(SubmissionState.PENDING, newest)
-    return submit(server, newest)
+    return submit_async(server, newest) if asynchronous else submit(server, newest)
 
 
 def _why_dead(server: Server, submission: Submission, lookup: Answer) -> str | None:

@@ -1,0 +1,165 @@
+"""The deposit pipeline: keep every channel account carrying one full transaction per ledger.
+
+``pay_ready`` leases a free channel, claims a batch of ready deposits (one asset's, oldest
+first, assets taking turns), builds an envelope of up to 100 operations, stores it, and
+hands it to core with ``POST /transactions_async``: the worker is free as soon as core
+answered, not when the ledger closed. ``settle_batch`` looks the envelope's hash up about
+one ledger later, routes its deposits (:mod:`deposits.outcomes`) and releases the channel,
+then fills it again with the next batch. A channel's lease is held by the stored
+submission's hash until the family is settled, so a channel never carries two transactions
+at once; when the ledger is full (surge) envelopes wait in core's queue, channels stay
+leased, nothing new is built, and looks back off with the envelope's attempts: no tight
+loop. Every guarantee of ``submit_deposit`` holds: the envelope is stored before it is
+sent, settled by evidence only, and its deposits have no other live submission.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+
+from stellar_sdk import Server
+from stellar_sdk.exceptions import BaseRequestError, ConnectionError
+
+from anchor_dramatiq import dbclock
+from anchor_dramatiq.config import Settings, get_settings
+from anchor_dramatiq.crashpoints import crash_point
+from anchor_dramatiq.deposits import multisig
+from anchor_dramatiq.deposits.batch import (
+    build_envelope,
+    encodable,
+    plan_operations,
+    store_envelope,
+    within_balance,
+    within_operations,
+)
+from anchor_dramatiq.deposits.claims import back_to_ready, claim_batch, ready_count
+from anchor_dramatiq.deposits.destination import load_destinations
+from anchor_dramatiq.deposits.messages import send_pay_ready, send_settle_batch
+from anchor_dramatiq.deposits.outcomes import HELD_TX_CODES, apply_outcome, hold
+from anchor_dramatiq.deposits.submit import bump_fee
+from anchor_dramatiq.errors import NoAnswer
+from anchor_dramatiq.models import Channel, Submission
+from anchor_dramatiq.stellar import channels
+from anchor_dramatiq.stellar.horizon import horizon_server
+from anchor_dramatiq.stellar.keys import distribution_keypair
+from anchor_dramatiq.stellar.submission import Outcome, ledger_pace, settle, submit_async
+from anchor_dramatiq.vocabulary import DepositResult, SubmissionPurpose, SubmissionState
+
+log = logging.getLogger(__name__)
+
+MAX_LOOK_DELAY_S = 60.0
+LOOK_MARGIN_S = 0.3  # after the expected close, so the ledger has been ingested
+
+
+def uses_pipeline() -> bool:
+    """The pipeline needs channel accounts; without them ``submit_deposit`` pays directly."""
+    return Channel.select().exists()
+
+
+def free_channels() -> int:
+    return (Channel.select().where(Channel.lease_expires_at.is_null()
+                                   | (Channel.lease_expires_at < dbclock.now())).count())
+
+
+def nudge(settings: Settings) -> int:
+    """Send one ``pay_ready_deposits`` per free channel that ready deposits can fill."""
+    wanted = math.ceil(ready_count(settings.batch_size * 1000) / max(1, settings.batch_size))
+    sent = 0
+    for _ in range(min(wanted, free_channels())):
+        sent += send_pay_ready()
+    return sent
+
+
+def pay_ready(settings: Settings | None = None) -> DepositResult:
+    """Fill one free channel with one batch of ready deposits and hand it to core."""
+    settings = settings or get_settings()
+    settings.require("secret_key")
+    lease = channels.lease(settings)
+    if lease is None:
+        return DepositResult.NO_FREE_CHANNEL
+    batch = encodable(claim_batch(settings.batch_size, lease.channel.lease_fence))
+    if not batch:
+        channels.release(lease.public_key, lease.token)
+        return DepositResult.NOTHING_TO_DO
+    server = horizon_server(settings)
+    try:
+        result = _pay(server, batch, lease, settings)
+    except (BaseRequestError, ConnectionError, NoAnswer):
+        channels.release(lease.public_key, lease.token)
+        back_to_ready([t.id for t in batch], nudge=False)
+        raise
+    finally:
+        server.close()
+    if result == DepositResult.PENDING and ready_count(1) and free_channels():
+        send_pay_ready()  # more work and room for it: the next channel fills in parallel
+    return result
+
+
+def _pay(server: Server, batch: list, lease: channels.ChannelLease, settings: Settings) -> DepositResult:
+    asset = batch[0].asset
+    distribution = distribution_keypair(asset, settings.key())
+    distribution_json = server.accounts().account_id(distribution.public_key).call()
+    if multisig.needs_more_signatures(distribution_json, distribution.public_key):
+        # Envelopes waiting for signatures are one deposit each: submit_deposit stores them.
+        channels.release(lease.public_key, lease.token)
+        back_to_ready([t.id for t in batch])
+        return DepositResult.AWAITING_SIGNATURES
+    plan, left = within_operations(plan_operations(batch, load_destinations(server, batch), settings))
+    back_to_ready([t.id for t, _ in left], nudge=False)
+    plan = within_balance(plan, distribution_json, asset)
+    if not plan:
+        channels.release(lease.public_key, lease.token)
+        return DepositResult.NOT_PAYABLE_NOW
+    envelope, items = build_envelope(server, plan, distribution, lease, False, settings)
+    submission = store_envelope(envelope, items, lease, plan[0][0], False)
+    if submission is None:
+        channels.release(lease.public_key, lease.token)
+        back_to_ready([t.id for t, _ in plan], nudge=False)
+        return DepositResult.ALREADY_STORED_ELSEWHERE
+    crash_point("stored")
+    outcome = submit_async(server, submission)
+    crash_point("submitted_async")
+    return _after(server, outcome, settings)
+
+
+def settle_batch(submission_id: int, settings: Settings | None = None) -> DepositResult:
+    """Look a pipelined envelope up by hash; route its deposits once settled, then refill."""
+    settings = settings or get_settings()
+    settings.require("secret_key")
+    submission = Submission.get_or_none(Submission.id == submission_id)
+    if submission is None or submission.purpose != SubmissionPurpose.DEPOSIT:
+        return DepositResult.NOTHING_TO_DO
+    server = horizon_server(settings)
+    try:
+        result = _after(server, settle(server, submission, asynchronous=True), settings)
+        if result not in (DepositResult.PENDING, DepositResult.BLOCKED):
+            pay_ready(settings)  # the channel is free again: give it the next batch now
+        return result
+    finally:
+        server.close()
+
+
+def _after(server: Server, outcome: Outcome, settings: Settings) -> DepositResult:
+    if outcome.state == SubmissionState.PENDING and outcome.tx_code == "tx_insufficient_fee":
+        bump = bump_fee(server, outcome.submission, settings)
+        if bump is not None:
+            outcome = submit_async(server, bump)
+    if outcome.state == SubmissionState.PENDING and outcome.tx_code in HELD_TX_CODES:
+        hold(outcome.submission, outcome.tx_code)
+        return DepositResult.BLOCKED
+    if outcome.state == SubmissionState.PENDING:
+        send_settle_batch(outcome.submission.id, look_again_ms(server, outcome.submission))
+        return DepositResult.PENDING
+    apply_outcome(outcome, settings)
+    return DepositResult(outcome.state)
+
+
+def look_again_ms(server: Server, submission: Submission) -> int:
+    """When to look at a pipelined envelope: just after the next close, then after 2, 4, 8…
+    ledgers (its POST count), at most a minute, jittered, so a surge is never polled tight."""
+    _, close_s = ledger_pace(server)
+    attempts = max(1, submission.attempts or 1)
+    delay = min(MAX_LOOK_DELAY_S, close_s * 2 ** (attempts - 1)) * random.uniform(0.9, 1.2)
+    return int((delay + LOOK_MARGIN_S) * 1000)
