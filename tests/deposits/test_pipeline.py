@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from support.anchor import make_anchor
 
 import anchor_dramatiq.deposits as deposits_api
 from anchor_dramatiq import config, observe
@@ -15,7 +16,6 @@ from anchor_dramatiq.deposits import pay_ready, settle_batch
 from anchor_dramatiq.models import Channel, Submission, SubmissionItem, Transaction
 from anchor_dramatiq.stellar import channels
 from simnet import Simnet
-from tests.deposits.conftest import make_anchor
 
 
 def row(deposit: Transaction) -> Transaction:
