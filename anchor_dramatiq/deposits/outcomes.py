@@ -15,6 +15,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.db import utcnow
@@ -25,7 +26,13 @@ from anchor_dramatiq.models import Submission, SubmissionItem, Transaction
 from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.submission import Outcome, claimable_balance_ids
 from anchor_dramatiq.transitions import transition, transition_many
-from anchor_dramatiq.vocabulary import OperationKind, SubmissionState, SubmissionStatus, TransactionStatus
+from anchor_dramatiq.vocabulary import (
+    DepositResult,
+    OperationKind,
+    SubmissionState,
+    SubmissionStatus,
+    TransactionStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -184,3 +191,23 @@ def _block(transaction_id: uuid.UUID, message: str) -> None:
                .execute())
     if changed:
         log.error("deposit %s blocked: %s", transaction_id, message)
+
+
+def conclude(outcome: Outcome, settings: Settings, *, bump: Callable[[Submission], Outcome | None],
+             look_again: Callable[[Submission], object]) -> DepositResult:
+    """What a submit or settle outcome means for its deposits, for both ways of paying them.
+
+    Core asked for a higher fee: ``bump`` sends a fee-bump (None if it could not be built).
+    A refusal a person must clear holds the deposits; an unknown fate is looked at again
+    later (``look_again``); anything settled is applied.
+    """
+    if outcome.state == SubmissionState.PENDING and outcome.tx_code == "tx_insufficient_fee":
+        outcome = bump(outcome.submission) or outcome
+    if outcome.state == SubmissionState.PENDING and outcome.tx_code in HELD_TX_CODES:
+        hold(outcome.submission, outcome.tx_code)
+        return DepositResult.BLOCKED
+    if outcome.state == SubmissionState.PENDING:
+        look_again(outcome.submission)
+        return DepositResult.PENDING
+    apply_outcome(outcome, settings)
+    return DepositResult(outcome.state)

@@ -37,7 +37,7 @@ from anchor_dramatiq.deposits.batch import (
 from anchor_dramatiq.deposits.claims import back_to_ready, claim_batch, ready_count
 from anchor_dramatiq.deposits.destination import load_destinations
 from anchor_dramatiq.deposits.messages import send_pay_ready, send_settle_batch
-from anchor_dramatiq.deposits.outcomes import HELD_TX_CODES, apply_outcome, hold
+from anchor_dramatiq.deposits.outcomes import conclude
 from anchor_dramatiq.deposits.submit import bump_fee
 from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.models import Channel, Submission
@@ -45,7 +45,7 @@ from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.stellar.keys import distribution_keypair
 from anchor_dramatiq.stellar.submission import Outcome, ledger_pace, settle, submit_async
-from anchor_dramatiq.vocabulary import DepositResult, SubmissionPurpose, SubmissionState
+from anchor_dramatiq.vocabulary import DepositResult, SubmissionPurpose
 
 log = logging.getLogger(__name__)
 
@@ -142,21 +142,15 @@ def settle_batch(submission_id: int, settings: Settings | None = None) -> Deposi
 
 
 def _after(server: Server, outcome: Outcome, settings: Settings) -> DepositResult:
-    if outcome.state == SubmissionState.PENDING and outcome.tx_code == "tx_insufficient_fee":
-        bump = bump_fee(server, outcome.submission, settings)
-        if bump is not None:
-            outcome = submit_async(server, bump)
-    if outcome.state == SubmissionState.PENDING and outcome.tx_code in HELD_TX_CODES:
-        hold(outcome.submission, outcome.tx_code)
-        return DepositResult.BLOCKED
-    if outcome.state == SubmissionState.PENDING:
-        send_settle_batch(outcome.submission.id, look_again_ms(server, outcome.submission))
-        return DepositResult.PENDING
-    apply_outcome(outcome, settings)
-    return DepositResult(outcome.state)
+    def bump(submission: Submission) -> Outcome | None:
+        bumped = bump_fee(server, submission, settings)
+        return submit_async(server, bumped) if bumped is not None else None
+
+    return conclude(outcome, settings, bump=bump, look_again=lambda submission: send_settle_batch(
+        submission.id, next_look_ms(server, submission)))
 
 
-def look_again_ms(server: Server, submission: Submission) -> int:
+def next_look_ms(server: Server, submission: Submission) -> int:
     """When to look at a pipelined envelope: just after the next close, then after 2, 4, 8…
     ledgers (its POST count), at most a minute, jittered, so a surge is never polled tight."""
     _, close_s = ledger_pace(server)

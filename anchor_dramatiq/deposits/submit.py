@@ -33,7 +33,7 @@ from anchor_dramatiq.deposits.batch import (
 from anchor_dramatiq.deposits.claims import back_to_ready, claim, claim_mates, current_submission
 from anchor_dramatiq.deposits.destination import load_destinations
 from anchor_dramatiq.deposits.messages import send_submit
-from anchor_dramatiq.deposits.outcomes import HELD_TX_CODES, apply_outcome, hold
+from anchor_dramatiq.deposits.outcomes import apply_outcome, conclude
 from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.models import Asset as AssetRow
 from anchor_dramatiq.models import Channel, Submission, SubmissionItem, Transaction
@@ -151,18 +151,12 @@ def _resume_claim(transaction: Transaction) -> bool:
 
 
 def _handle(server: Server, outcome: Outcome, settings: Settings) -> DepositResult:
-    if outcome.state == SubmissionState.PENDING and outcome.tx_code == "tx_insufficient_fee":
-        bump = bump_fee(server, outcome.submission, settings)
-        if bump is not None:
-            outcome = submit(server, bump)
-    if outcome.state == SubmissionState.PENDING and outcome.tx_code in HELD_TX_CODES:
-        hold(outcome.submission, outcome.tx_code)
-        return DepositResult.BLOCKED
-    if outcome.state == SubmissionState.PENDING:
-        send_submit(_lead(outcome.submission), delay_ms=look_again_ms(outcome.submission, settings))
-        return DepositResult.PENDING
-    apply_outcome(outcome, settings)
-    return DepositResult(outcome.state)
+    def bump(submission: Submission) -> Outcome | None:
+        bumped = bump_fee(server, submission, settings)
+        return submit(server, bumped) if bumped is not None else None
+
+    return conclude(outcome, settings, bump=bump, look_again=lambda submission: send_submit(
+        _lead(submission), delay_ms=look_again_ms(submission, settings)))
 
 
 def bump_fee(server: Server, submission: Submission, settings: Settings) -> Submission | None:
