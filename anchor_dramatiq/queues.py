@@ -29,6 +29,7 @@ class ActorName(StrEnum):
     PAY_READY_DEPOSITS = "pay_ready_deposits"
     SETTLE_DEPOSIT_BATCH = "settle_deposit_batch"
     PROCESS_PAYMENT = "process_payment"
+    PROCESS_PAYMENTS = "process_payments"  # a batch of recorded payments: args ([operation_id, ...],)
     REFUND_PAYMENT = "refund_payment"
     EXECUTE_OUTGOING = "execute_outgoing"
     SEND_CALLBACK = "send_callback"
