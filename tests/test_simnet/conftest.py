@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from stellar_sdk import Keypair, Server
+from stellar_sdk import Keypair, Server, SorobanServer
 from stellar_sdk.client.requests_client import RequestsClient
 
 from simnet import Simnet
@@ -39,3 +39,10 @@ def funded(sim: Simnet):
         return kp
 
     return make
+
+
+@pytest.fixture
+def rpc(sim: Simnet) -> Iterator[SorobanServer]:
+    """stellar-sdk's Stellar RPC client on simnet's /rpc endpoint."""
+    with SorobanServer(sim.url + "/rpc") as client:
+        yield client
