@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from stellar_sdk import StrKey
 
-from . import admin, problems, resources, sse, submit_endpoints
+from . import admin, problems, resources, rpc, sse, submit_endpoints
 from .context import CONTEXT, BadParam, Context, SimnetSettings, base_url, ctx_of, hal
 from .faults import FaultSet, reset_connection
 from .history import page
@@ -421,4 +421,5 @@ def build_app(net: Network, faults: FaultSet, settings: SimnetSettings) -> web.A
     r.add_get("/friendbot", friendbot)
     r.add_post("/friendbot", friendbot)
     admin.add_routes(app)
+    rpc.add_routes(app)
     return app

@@ -42,16 +42,23 @@ async def _serve_forever(**options: object) -> None:
               help="Seconds POST /transactions waits for its ledger before a 504.")
 @click.option("--stream-timeout", default=55.0, show_default=True, type=float,
               help="Seconds before a stream is closed with byebye (Horizon's 55 s).")
+@click.option("--rpc-retention-window", default=120_960, show_default=True, type=int,
+              help="Ledgers of transactions and events Stellar RPC (/rpc) keeps.")
 def simnet_command(host: str, port: int, ledger_interval: float, ledger_capacity: int,
-                   passphrase: str, submission_timeout: float, stream_timeout: float) -> None:
-    """Run simnet, a Horizon-compatible simulated Stellar network (admin API at /_simnet/)."""
+                   passphrase: str, submission_timeout: float, stream_timeout: float,
+                   rpc_retention_window: int) -> None:
+    """Run simnet, a simulated Stellar network speaking Horizon and Stellar RPC (at /rpc;
+    admin API at /_simnet/)."""
     if ledger_interval <= 0:
         raise click.BadParameter("must be greater than 0", param_hint="--ledger-interval")
     if ledger_capacity < 1:
         raise click.BadParameter("must be at least 1", param_hint="--ledger-capacity")
+    if rpc_retention_window < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--rpc-retention-window")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     asyncio.run(_serve_forever(host=host, port=port, ledger_interval=ledger_interval,
                                ledger_capacity=ledger_capacity, passphrase=passphrase,
                                submission_timeout=submission_timeout,
-                               stream_timeout=stream_timeout))
+                               stream_timeout=stream_timeout,
+                               rpc_retention_window=rpc_retention_window))
     click.echo("simnet stopped")

@@ -21,6 +21,7 @@ class SimnetSettings:
 
     submission_timeout: float = 30.0
     stream_timeout: float = 55.0
+    rpc_retention_window: int = 120_960  # stellar-rpc's default: about 7 days of ledgers
 
 
 @dataclass

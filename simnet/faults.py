@@ -28,6 +28,17 @@ Kinds and their parameters:
 - ``resubmit_refused`` (POST /transactions): an envelope that already applied is answered
   400 with result code ``code``, ``tx_too_late`` (default) or ``tx_bad_seq``, as a real
   network may answer a resubmission.
+
+Stellar RPC faults (``POST /rpc``; ``match`` is tested against ``/rpc/<method>``):
+
+- ``rpc_lagging_node``: the RPC node answers as one ``ledgers`` behind (default 3): every
+  method's ``latestLedger`` is that far back, ``getTransaction`` says NOT_FOUND for
+  transactions applied since, ``getEvents``/``getTransactions`` do not see those ledgers.
+  ``getLedgerEntries`` stays current (like /accounts under ``lagging_node``).
+- ``rpc_try_again_later``: ``sendTransaction`` answers TRY_AGAIN_LATER without admitting.
+- ``rpc_error``: a JSON-RPC error with ``code`` -32603 (default, internal error), -32001
+  (request timed out), -32600, -32601 or -32602; for ``sendTransaction`` with
+  ``applied=True`` the transaction is admitted first (outcome unknown to the client).
 """
 
 from __future__ import annotations
@@ -52,6 +63,9 @@ KINDS: dict[str, dict[str, Any]] = {
     "submit_rejected": {"status": 429, "applied": False},
     "lagging_node": {"ledgers": 3},
     "resubmit_refused": {"code": "tx_too_late"},
+    "rpc_lagging_node": {"ledgers": 3},
+    "rpc_try_again_later": {},
+    "rpc_error": {"code": -32603, "applied": False},
 }
 SUBMIT_KINDS = ("submit_timeout", "submit_error", "submit_rejected", "reset")
 ALLOWED = {
@@ -59,6 +73,7 @@ ALLOWED = {
     ("read_error", "status"): (404, 429, 500, 502, 503, 504),
     ("submit_rejected", "status"): (403, 413, 429),
     ("resubmit_refused", "code"): ("tx_too_late", "tx_bad_seq"),
+    ("rpc_error", "code"): (-32603, -32001, -32600, -32601, -32602),
 }
 
 
@@ -80,6 +95,8 @@ class Fault:
             return "read"
         if self.kind in ("stream_drop", "stream_stall"):
             return "stream"
+        if self.kind.startswith("rpc_"):
+            return "rpc"
         return self.params["scope"]
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,7 +129,7 @@ class FaultSet:
         for (allowed_kind, name), allowed in ALLOWED.items():
             if kind == allowed_kind and merged[name] not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}")
-        if kind == "lagging_node" and (not isinstance(merged["ledgers"], int)
+        if kind in ("lagging_node", "rpc_lagging_node") and (not isinstance(merged["ledgers"], int)
                                        or merged["ledgers"] < 1):
             raise ValueError("ledgers must be a positive integer")
         fault = Fault(self._next_id, kind, count, probability, match, merged)

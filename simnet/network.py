@@ -32,7 +32,7 @@ STANDALONE_PASSPHRASE = "Standalone Network ; February 2017"
 TOTAL_COINS = 100_000_000_000 * STROOPS_PER_UNIT
 FRIENDBOT_STARTING_BALANCE = 10_000 * STROOPS_PER_UNIT
 QUEUE_MULTIPLIER = 4  # core keeps up to this many ledgers' worth of operations queued
-PROTOCOL_VERSION = 21
+PROTOCOL_VERSION = 23  # CAP-67 unified events (served by /rpc) exist from protocol 23
 
 PENDING, DUPLICATE, TRY_AGAIN_LATER, ERROR = "PENDING", "DUPLICATE", "TRY_AGAIN_LATER", "ERROR"
 

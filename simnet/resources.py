@@ -22,6 +22,7 @@ from .ledger import (
     Account,
     ClaimableBalance,
 )
+from .network import PROTOCOL_VERSION
 from .operations import signer_strkey
 from .units import amount_str, iso_time
 
@@ -458,7 +459,7 @@ def ledger(rec: LedgerRecord, base: str) -> Json:
         "base_fee_in_stroops": rec.base_fee,
         "base_reserve_in_stroops": rec.base_reserve,
         "max_tx_set_size": rec.max_tx_set_size,
-        "protocol_version": 21,
+        "protocol_version": PROTOCOL_VERSION,
         "header_xdr": rec.header_xdr,
     }
 

@@ -50,18 +50,21 @@ async def start_server(*, host: str = "127.0.0.1", port: int = 0, ledger_interva
                        ledger_capacity: int = 1000, passphrase: str = STANDALONE_PASSPHRASE,
                        base_fee: int = 100, base_reserve: int = BASE_RESERVE,
                        submission_timeout: float = 30.0, stream_timeout: float = 55.0,
+                       rpc_retention_window: int = 120_960,
                        faults: list[dict[str, Any]] | None = None,
                        seed: int | None = None) -> RunningServer:
     """Start simnet on the running loop; ``port=0`` picks a free port."""
-    if ledger_interval <= 0 or ledger_capacity < 1:
-        raise ValueError("ledger_interval must be > 0 and ledger_capacity >= 1")
+    if ledger_interval <= 0 or ledger_capacity < 1 or rpc_retention_window < 1:
+        raise ValueError("ledger_interval must be > 0, ledger_capacity and "
+                         "rpc_retention_window >= 1")
     net = Network(passphrase=passphrase, ledger_interval=ledger_interval,
                   ledger_capacity=ledger_capacity, base_fee=base_fee, base_reserve=base_reserve)
     fault_set = FaultSet(seed)
     for spec in faults or []:
         spec = dict(spec)
         fault_set.add(spec.pop("kind"), **spec)
-    app = build_app(net, fault_set, SimnetSettings(submission_timeout, stream_timeout))
+    app = build_app(net, fault_set, SimnetSettings(submission_timeout, stream_timeout,
+                                                       rpc_retention_window))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -100,6 +103,7 @@ class Simnet:
     ledger), ``passphrase``, ``base_fee`` (stroops per operation), ``base_reserve`` (stroops),
     ``submission_timeout`` (seconds a synchronous POST /transactions waits before its 504),
     ``stream_timeout`` (seconds before a stream is closed with byebye, Horizon's 55 s),
+    ``rpc_retention_window`` (ledgers of transactions and events Stellar RPC at ``/rpc`` keeps),
     ``faults`` (fault specs armed at start, each ``{"kind": ..., **params}``) and ``seed``
     (for probabilistic faults). Fault kinds are documented in ``faults.py``.
     """
@@ -108,12 +112,14 @@ class Simnet:
                  ledger_capacity: int = 1000, passphrase: str = STANDALONE_PASSPHRASE,
                  base_fee: int = 100, base_reserve: int = BASE_RESERVE,
                  submission_timeout: float = 30.0, stream_timeout: float = 55.0,
+                 rpc_retention_window: int = 120_960,
                  faults: list[dict[str, Any]] | None = None, seed: int | None = None) -> None:
         self._options = dict(host=host, port=port, ledger_interval=ledger_interval,
                              ledger_capacity=ledger_capacity, passphrase=passphrase,
                              base_fee=base_fee, base_reserve=base_reserve,
                              submission_timeout=submission_timeout,
-                             stream_timeout=stream_timeout, faults=faults, seed=seed)
+                             stream_timeout=stream_timeout,
+                             rpc_retention_window=rpc_retention_window, faults=faults, seed=seed)
         self.passphrase = passphrase
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: RunningServer | None = None
