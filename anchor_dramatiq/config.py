@@ -24,7 +24,7 @@ from anchor_dramatiq.crypto import Secret
 from anchor_dramatiq.errors import ConfigError, InvalidSeedError
 from anchor_dramatiq.schedule import Schedule, ScheduleError
 from anchor_dramatiq.stellar.keys import keypair_from_seed
-from anchor_dramatiq.vocabulary import AmountPolicy
+from anchor_dramatiq.vocabulary import AmountPolicy, NetworkApi
 
 DEFAULT_PASSPHRASE = "Standalone Network ; February 2017"
 SANDBOX_RAILS = "anchor_dramatiq.integrations.sandbox:SandboxRails"
@@ -190,6 +190,13 @@ class Settings:
         "(only for `anchor-dramatiq run`/`demo` and tests)")
     horizon_url: str = setting(
         _url("http", "https"), "http://127.0.0.1:8000", "Horizon (or simnet) URL")
+    network_api: str = setting(
+        _choice(*NetworkApi), NetworkApi.HORIZON.value,
+        "Which Stellar API the jobs use: horizon or rpc (Stellar RPC at ANCHOR_RPC_URL; "
+        "see docs/network.md)")
+    rpc_url: str | None = setting(
+        _url("http", "https"), None,
+        "Stellar RPC URL (JSON-RPC endpoint); required when ANCHOR_NETWORK_API=rpc")
     network_passphrase: str = setting(
         _text, DEFAULT_PASSPHRASE, "Stellar network passphrase")
     secret_key: Secret | None = setting(
@@ -290,6 +297,9 @@ class Settings:
             except ValueError as exc:
                 shown = "(hidden)" if var.parse in (_secret_key, _stellar_seed) else repr(raw)
                 raise ConfigError(f"{var.env}: expected {exc}, got {shown}") from None
+        if values["network_api"] == NetworkApi.RPC and values["rpc_url"] is None:
+            raise ConfigError("ANCHOR_RPC_URL: is required when ANCHOR_NETWORK_API=rpc "
+                              "(the Stellar RPC endpoint the jobs use)")
         return cls(**values)
 
     def require(self, *field_names: str) -> None:

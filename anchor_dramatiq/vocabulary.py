@@ -152,6 +152,13 @@ REMATCH_OUTCOMES = (PaymentOutcome.UNMATCHED, PaymentOutcome.LATE)
 NOT_YET_WAITING = (TransactionStatus.INCOMPLETE,)
 
 
+class NetworkApi(StrEnum):
+    """``ANCHOR_NETWORK_API``: which Stellar API the jobs speak (``anchor_dramatiq/network``)."""
+
+    HORIZON = "horizon"
+    RPC = "rpc"
+
+
 class AmountPolicy(StrEnum):
     """What a payment whose amount differs from ``amount_expected`` does (per asset)."""
 

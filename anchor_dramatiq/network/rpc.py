@@ -1,0 +1,189 @@
+"""The network interface over Stellar RPC (stellar-sdk's ``SorobanServer``).
+
+Every RPC answer names the node's ``latestLedger``; a JSON-RPC error, a non-JSON answer or
+no answer at all is :class:`NoReply`. ``sendTransaction`` ``ERROR`` carries core's refusal
+(``errorResultXdr``); ``getTransaction`` ``NOT_FOUND`` carries the window the node keeps
+(``oldestLedger`` .. ``latestLedger``), which is what it can prove anything about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from stellar_sdk import SorobanServer
+from stellar_sdk.client.requests_client import RequestsClient
+from stellar_sdk.exceptions import BaseRequestError
+from stellar_sdk.soroban_rpc import GetTransactionStatus, SendTransactionStatus
+
+from anchor_dramatiq.network import rpc_entries, rpc_events
+from anchor_dramatiq.network.answers import (
+    AccountAnswer,
+    Admission,
+    Applied,
+    Fate,
+    FeeBid,
+    Gap,
+    LedgerHead,
+    NoReply,
+    NotFound,
+    PaymentPage,
+    PaymentsAnswer,
+    SubmitAnswer,
+)
+from anchor_dramatiq.network.common import capped_bid, refusal_codes, toid
+from anchor_dramatiq.network.interface import AssetKey
+from anchor_dramatiq.vocabulary import NetworkApi
+
+PAGE_LIMIT = 200
+ADMISSIONS = {SendTransactionStatus.PENDING: Admission.ACCEPTED,
+              SendTransactionStatus.DUPLICATE: Admission.DUPLICATE,
+              SendTransactionStatus.TRY_AGAIN_LATER: Admission.TRY_AGAIN_LATER}
+# What a call may raise when the node (or what stands in front of it) did not answer usably.
+NOT_ANSWERED = (BaseRequestError, ValidationError, ValueError, KeyError)
+
+
+class RpcNetwork:
+    """One Stellar RPC endpoint behind the :class:`~anchor_dramatiq.network.interface.Network`
+    interface."""
+
+    api = NetworkApi.RPC
+    shared_cursor = True
+
+    def __init__(self, rpc_url: str, passphrase: str, timeout: float = 30.0) -> None:
+        client = RequestsClient(request_timeout=int(max(1, timeout)), post_timeout=timeout)
+        self.server = SorobanServer(rpc_url, client=client)
+        self.passphrase = passphrase
+
+    def latest_ledger(self) -> LedgerHead | NoReply:
+        try:
+            head = self.server.get_latest_ledger()
+        except NOT_ANSWERED as exc:
+            return _no_reply("getLatestLedger", exc)
+        return LedgerHead(head.sequence, head.close_time)
+
+    def accounts(self, account_ids: Sequence[str], assets: Sequence[AssetKey] = ()
+                 ) -> dict[str, AccountAnswer]:
+        out: dict[str, AccountAnswer] = {}
+        for group in rpc_entries.batches(list(dict.fromkeys(account_ids)), assets):
+            try:
+                answer = self.server.get_ledger_entries(rpc_entries.keys_for(group, assets))
+            except NOT_ANSWERED as exc:
+                out.update({a: _no_reply(f"getLedgerEntries {a}", exc) for a in group})
+                continue
+            entries = {entry.key: entry for entry in answer.entries or []}
+            out.update(rpc_entries.decode(group, assets, entries, answer.latest_ledger))
+        return out
+
+    def fee_bid(self, cap: int) -> FeeBid | NoReply:
+        try:
+            stats = self.server.get_fee_stats()
+        except NOT_ANSWERED as exc:
+            return _no_reply("getFeeStats", exc)
+        return FeeBid(capped_bid(stats.inclusion_fee.p90, cap), stats.latest_ledger)
+
+    def submit(self, envelope_xdr: str) -> SubmitAnswer | NoReply:
+        try:
+            sent = self.server.send_transaction(envelope_xdr)
+        except NOT_ANSWERED as exc:
+            return _no_reply("sendTransaction", exc)  # it may have been admitted
+        if sent.status in ADMISSIONS:
+            return SubmitAnswer(ADMISSIONS[sent.status], sent.hash, sent.latest_ledger)
+        if not sent.error_result_xdr:
+            return NoReply(f"sendTransaction {sent.status.value} without a result")
+        tx_code, op_codes = refusal_codes(sent.error_result_xdr)
+        return SubmitAnswer(Admission.REFUSED, sent.hash, sent.latest_ledger, tx_code, op_codes,
+                            sent.error_result_xdr)
+
+    def fate(self, tx_hash: str) -> Fate:
+        try:
+            found = self.server.get_transaction(tx_hash)
+        except NOT_ANSWERED as exc:
+            return _no_reply(f"getTransaction {tx_hash}", exc)
+        if found.status == GetTransactionStatus.NOT_FOUND:
+            return NotFound(tx_hash, found.latest_ledger, found.oldest_ledger)
+        if found.ledger is None or found.application_order is None:
+            return NoReply(f"getTransaction {tx_hash}: {found.status.value} without its ledger")
+        return Applied(found.transaction_hash, found.ledger,
+                       found.status == GetTransactionStatus.SUCCESS, found.result_xdr,
+                       str(toid(found.ledger, found.application_order)), found.latest_ledger,
+                       found.envelope_xdr)
+
+    def incoming(self, account_ids: Sequence[str], cursor: str | None, limit: int = PAGE_LIMIT
+                 ) -> PaymentsAnswer:
+        """Payments to any of the watched accounts after ``cursor`` (an event id).
+
+        Each request of :func:`rpc_events.request_filters` pages on its own; the page ends at
+        the earliest point every request has reached, so an event after it is read again next
+        time rather than skipped (rows are unique by operation id).
+        """
+        start_ledger = None
+        if cursor is None:
+            head = self.latest_ledger()
+            if isinstance(head, NoReply):
+                return head
+            start_ledger = head.sequence
+        elif (gap := self._gap(cursor)) is not None:
+            return gap
+        events, reached, latest = [], [], None
+        for filters in rpc_events.request_filters(account_ids):
+            try:
+                page = self.server.get_events(start_ledger=start_ledger, filters=filters,
+                                              cursor=cursor, limit=limit)
+            except NOT_ANSWERED as exc:
+                # A node that dropped the cursor's ledger meanwhile refuses it: say so.
+                gap = self._gap(cursor) if cursor is not None else None
+                return gap or _no_reply("getEvents", exc)
+            events.extend(page.events)
+            full = len(page.events) >= limit
+            reached.append(page.events[-1].id if full else (page.cursor or _end_of(page.latest_ledger)))
+            latest = page.latest_ledger if latest is None else min(latest, page.latest_ledger)
+        next_cursor = min(reached) if reached else (cursor or _end_of(start_ledger or 0))
+        taken = sorted({e.id: e for e in events if e.id <= next_cursor}.values(), key=lambda e: e.id)
+        return self._rows(taken, frozenset(account_ids), next_cursor, latest)
+
+    def _rows(self, events: list[Any], watched: frozenset[str], cursor: str,
+              latest: int | None) -> PaymentsAnswer:
+        envelopes: dict[str, str | None] = {}
+
+        def envelope(tx_hash: str) -> str | None:
+            if tx_hash not in envelopes:
+                fate = self.fate(tx_hash)
+                envelopes[tx_hash] = fate.envelope_xdr if isinstance(fate, Applied) else None
+            return envelopes[tx_hash]
+
+        rows, ignored = [], 0
+        for event in events:
+            try:
+                row = rpc_events.payment_row(event, watched, self.passphrase, envelope)
+            except rpc_events.Unreadable as exc:
+                return NoReply(f"getTransaction {exc} (an event's memo)")
+            if row is None:
+                ignored += 1
+            else:
+                rows.append(row)
+        return PaymentPage(rows, cursor, latest, ignored)
+
+    def _gap(self, cursor: str) -> Gap | None:
+        """A Gap when the node no longer keeps the ledger after ``cursor``."""
+        try:
+            health = self.server.get_health()
+        except NOT_ANSWERED:
+            return None
+        resume = rpc_events.cursor_ledger(cursor)  # the first ledger still to read (in part)
+        if resume < health.oldest_ledger:
+            return Gap(cursor, resume - 1, health.oldest_ledger, health.latest_ledger)
+        return None
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _end_of(ledger: int) -> str:
+    """The cursor after every event of ``ledger``."""
+    return rpc_events.event_cursor(ledger + 1)
+
+
+def _no_reply(what: str, exc: Exception) -> NoReply:
+    return NoReply(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
