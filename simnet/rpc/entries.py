@@ -43,7 +43,7 @@ def account_entry(acc: Account) -> xdr.AccountEntry:
                 xdr.ExtensionPoint(0), xdr.Uint32(acc.seq_ledger),
                 xdr.TimePoint(xdr.Uint64(acc.seq_time))))
         v2 = xdr.AccountEntryExtensionV2(xdr.Uint32(0), xdr.Uint32(acc.num_sponsoring),
-                                         [None] * len(signers), v3)
+                                         [xdr.SponsorshipDescriptor(None)] * len(signers), v3)
         ext = xdr.AccountEntryExt(1, xdr.AccountEntryExtensionV1(
             xdr.Liabilities(xdr.Int64(0), xdr.Int64(0)), xdr.AccountEntryExtensionV1Ext(2, v2)))
     return xdr.AccountEntry(
