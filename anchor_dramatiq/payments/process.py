@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from anchor_dramatiq.config import Settings, get_settings
-from anchor_dramatiq.db import utcnow
+from anchor_dramatiq.db import database, utcnow
 from anchor_dramatiq.errors import MatchRace, PermanentError
 from anchor_dramatiq.models import Payment, Transaction
 from anchor_dramatiq.payments.matching import Candidates, Decision, amount_in, decide, receiving_accounts
@@ -58,15 +58,28 @@ class Settled:
             raise PermanentError(f"payments {', '.join(self.missing)} are not recorded")
 
 
-def _settle(payment: Payment, outcome: str, reason: str | None,
-            transaction_id: uuid.UUID | None = None) -> bool:
-    changed = (Payment.update(outcome=outcome, reason=reason, transaction_id=transaction_id,
-                              processed_at=utcnow())
-               .where((Payment.id == payment.id) & (Payment.outcome == PaymentOutcome.PENDING)).execute())
-    if changed:
-        log.info("payment %s: %s%s", payment.operation_id, outcome, f" ({reason})" if reason else "",
-                 extra={"operation_id": payment.operation_id, "transaction_id": transaction_id})
-    return bool(changed)
+@dataclass(frozen=True)
+class _Settlement:
+    """A payment row's outcome, to be written by a guarded update (from ``pending`` only)."""
+
+    payment: Payment
+    outcome: str
+    reason: str | None = None
+    transaction_id: uuid.UUID | None = None
+
+
+def _settle(settlements: list[_Settlement]) -> None:
+    """Write the outcomes in one database transaction (one commit for a pass, not one per
+    payment); a row another worker settled first is left as it is. Rows are written in id
+    order, so two workers settling overlapping batches lock them in the same order (no
+    deadlock)."""
+    with database.atomic():
+        changed = [s for s in sorted(settlements, key=lambda s: s.payment.id) if Payment.update(
+            outcome=s.outcome, reason=s.reason, transaction_id=s.transaction_id, processed_at=utcnow())
+            .where((Payment.id == s.payment.id) & (Payment.outcome == PaymentOutcome.PENDING)).execute()]
+    for s in changed:
+        log.info("payment %s: %s%s", s.payment.operation_id, s.outcome, f" ({s.reason})" if s.reason else "",
+                 extra={"operation_id": s.payment.operation_id, "transaction_id": s.transaction_id})
 
 
 def _already_matched(payments: list[Payment]) -> dict[int, Transaction]:
@@ -104,32 +117,37 @@ def _pending(payment_ids: list[int]) -> list[Payment]:
     return [rows[i] for i in payment_ids if i in rows and rows[i].outcome == PaymentOutcome.PENDING]
 
 
-def _settle_unmatched(held: list[tuple[Payment, Decision]], settled: Settled) -> None:
-    """Settle payments that match nothing; first look again for a finished match: a concurrent
-    copy of the message may have moved the transaction since the snapshot, or its payment
-    would be recorded unmatched (and refunded)."""
+def _unmatched(held: list[tuple[Payment, Decision]], settled: Settled) -> list[_Settlement]:
+    """Settlements for payments that match nothing; first look again for a finished match: a
+    concurrent copy of the message may have moved the transaction since the snapshot, or its
+    payment would be recorded unmatched (and refunded)."""
     done = _already_matched([payment for payment, _ in held])
+    settlements = []
     for payment, decision in held:
         if payment.id in done:
-            _settle(payment, PaymentOutcome.MATCHED, None, done[payment.id].id)
+            settlements.append(_Settlement(payment, PaymentOutcome.MATCHED, None, done[payment.id].id))
             settled.matched[payment.operation_id] = done[payment.id].id
             continue
         linked = decision.transaction.id if decision.transaction is not None else None
-        _settle(payment, decision.outcome, decision.reason, linked)
+        settlements.append(_Settlement(payment, decision.outcome, decision.reason, linked))
+    return settlements
 
 
 def _pass(queue: list[Payment], settings: Settings, settled: Settled,
           races: Counter[int]) -> list[Payment]:
     """Settle ``queue`` against one snapshot; return the payments to take again from a fresh
-    one (from the first whose transaction changed under us)."""
+    one (from the first whose transaction changed under us). Each transaction moves in its
+    own commit; the payment rows are written together at the end of the pass (a crash before
+    that is recognised on redelivery, as for one payment)."""
     candidates = Candidates.load(queue)
     done = _already_matched(queue)
+    settlements: list[_Settlement] = []
     held: list[tuple[Payment, Decision]] = []
     again: list[Payment] = []
     for position, payment in enumerate(queue):
         finished = done.get(payment.id)
         if finished is not None:
-            _settle(payment, PaymentOutcome.MATCHED, None, finished.id)
+            settlements.append(_Settlement(payment, PaymentOutcome.MATCHED, None, finished.id))
             settled.matched[payment.operation_id] = finished.id
             candidates.moved(finished.id, finished.status)
             continue
@@ -144,7 +162,8 @@ def _pass(queue: list[Payment], settings: Settings, settled: Settled,
         if transition(target.id, [WAITING_STATUS[target.kind]], status, amount_in=received,
                       from_address=payment.from_address, stellar_transaction_id=payment.transaction_hash,
                       paging_token=payment.paging_token):
-            _settle(payment, PaymentOutcome.MATCHED, _amount_note(target, received), target.id)
+            settlements.append(_Settlement(payment, PaymentOutcome.MATCHED, _amount_note(target, received),
+                                           target.id))
             settled.matched[payment.operation_id] = target.id
             candidates.moved(target.id, status)
             continue
@@ -157,7 +176,7 @@ def _pass(queue: list[Payment], settings: Settings, settled: Settled,
         else:
             again = queue[position:]
         break
-    _settle_unmatched(held, settled)
+    _settle(settlements + _unmatched(held, settled))
     return _pending([payment.id for payment in again]) if again else []
 
 

@@ -312,3 +312,34 @@ def test_the_actor_refuses_a_body_that_is_not_a_list_of_ids(db: str, broker: dra
 
     with pytest.raises(PermanentError, match="list of operation ids"):
         actors.payments.process_payments.fn(garbage)
+
+
+def test_a_worker_dying_before_the_rows_are_written_loses_nothing(
+        db: str, status_changes: Changes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The transactions of a pass moved, then the worker died before its payment rows were
+    written: the redelivered batch recognises every move and matches nothing twice."""
+    import anchor_dramatiq.payments.process as process
+
+    asset, account = make_asset()
+    withdrawals = [make_withdrawal(asset, account, memo=f"d{i}") for i in range(4)]
+    records = [payment_record(account, asset, memo=f"d{i}") for i in range(4)]
+    records.append(payment_record(account, asset, "2", memo="d0"))  # a second payment for d0
+    for record in records:
+        record_event(record, account)
+    ids = [r["id"] for r in records]
+    real_settle = process._settle
+
+    def die(settlements: list) -> None:
+        raise ConnectionError("worker killed")
+
+    monkeypatch.setattr(process, "_settle", die)
+    with pytest.raises(ConnectionError):
+        process_payments(ids)
+    assert {p.outcome for p in Payment.select()} == {"pending"}
+    monkeypatch.setattr(process, "_settle", real_settle)
+    settled = process_payments(ids)  # the message, redelivered
+    assert settled.matched == {r["id"]: w.id for r, w in zip(records, withdrawals, strict=False)}
+    outcomes = {p.operation_id: (p.outcome, p.transaction_id) for p in Payment.select()}
+    assert outcomes == {**{r["id"]: ("matched", w.id) for r, w in zip(records, withdrawals, strict=False)},
+                        records[4]["id"]: ("unmatched", None)}
+    assert status_changes() == moved_once(withdrawals)
