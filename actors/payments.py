@@ -1,4 +1,4 @@
-"""Incoming payments: match one recorded payment; re-send the ones whose message was lost;
+"""Incoming payments: match recorded payments (one, or a batch); re-send the ones whose message was lost;
 reconcile what the streams missed; re-match late ones; pay refunds."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dramatiq
 from actors.withdrawals import execute_outgoing
 from anchor_dramatiq.config import get_settings
 from anchor_dramatiq.errors import PermanentError, RefundRefused
-from anchor_dramatiq.models import Payment, Refund
+from anchor_dramatiq.models import Refund
 from anchor_dramatiq.payments import outbox, process
 from anchor_dramatiq.payments.accounts import watched_accounts
 from anchor_dramatiq.payments.reconcile import reconcile
@@ -22,7 +22,7 @@ from anchor_dramatiq.payments.rematch import rematch_all
 from anchor_dramatiq.periodic import periodic
 from anchor_dramatiq.queues import ActorName, Queue
 from anchor_dramatiq.stellar.horizon import horizon_server
-from anchor_dramatiq.vocabulary import PaymentOutcome, RefundState, SubmissionState
+from anchor_dramatiq.vocabulary import RefundState, SubmissionState
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +34,39 @@ REFUND_LOOK_AGAIN_MS = 5_000
 REFUND_POLICY = "ANCHOR_REFUND_REJECTED"
 
 
+def _settle(operation_ids: list[str]) -> None:
+    """Match the payments; enqueue the payout of each matched transaction (one message per
+    payout: each has its own lease and at-most-once rails call); refund the rejected ones
+    when ``ANCHOR_REFUND_REJECTED`` says so; then fail for what is left over (MatchRace is
+    retried, the settled ones being no-ops then; ids not recorded fail for good)."""
+    settled = process.process_payments(operation_ids)
+    for transaction_id in settled.matched.values():
+        execute_outgoing.send(str(transaction_id))
+    if get_settings().refund_rejected:
+        for operation_id in process.rejected(operation_ids):
+            try:
+                refund = request_refund(operation_id, None, REFUND_POLICY)
+            except RefundRefused as exc:
+                log.warning("payment %s is not refunded automatically: %s", operation_id, exc)
+                continue
+            refund_payment.send(str(refund.id))
+    settled.raise_for_leftovers()
+
+
 @dramatiq.actor(actor_name=ActorName.PROCESS_PAYMENT, queue_name=Queue.PAYMENTS, throws=(PermanentError,))
 def process_payment(operation_id: str) -> None:
-    """Match the payment to its withdrawal or send; on a match, enqueue the payout; a rejected
-    payment is refunded when ``ANCHOR_REFUND_REJECTED`` says so."""
-    transaction_id = process.process_payment(operation_id)
-    if transaction_id is not None:
-        execute_outgoing.send(str(transaction_id))
-        return
-    payment = Payment.get_or_none(Payment.operation_id == operation_id)
-    if get_settings().refund_rejected and payment is not None and payment.outcome == PaymentOutcome.REJECTED:
-        try:
-            refund = request_refund(operation_id, None, REFUND_POLICY)
-        except RefundRefused as exc:
-            log.warning("payment %s is not refunded automatically: %s", operation_id, exc)
-            return
-        refund_payment.send(str(refund.id))
+    """Match one payment: the batch path with one id (messages queued by older streamers,
+    and the outbox sweep's)."""
+    _settle([operation_id])
+
+
+@dramatiq.actor(actor_name=ActorName.PROCESS_PAYMENTS, queue_name=Queue.PAYMENTS, throws=(PermanentError,))
+def process_payments(operation_ids: list[str]) -> None:
+    """Match a batch of recorded payments (the streamer's), a database round trip per step
+    for the whole batch rather than per payment."""
+    if not isinstance(operation_ids, list) or not all(isinstance(o, str) for o in operation_ids):
+        raise PermanentError(f"process_payments takes a list of operation ids, not {operation_ids!r:.80}")
+    _settle(operation_ids)
 
 
 @dramatiq.actor(actor_name=ActorName.REFUND_PAYMENT, queue_name=Queue.STELLAR)

@@ -15,11 +15,17 @@ its transaction was already paid), ``late`` (its transaction expired or is not w
 ``amount_expected`` only under the asset's ``hold`` policy (``ANCHOR_AMOUNT_POLICY``):
 ``overpaid``/``underpaid``, linked to the transaction; by default it is accepted as Polaris
 does, and the rails integration sees ``amount_in``.
+
+A batch of payments is decided against one :class:`Candidates` snapshot, read in two queries
+whatever the batch's size; the matcher tells the snapshot about each transaction it moves, so
+each payment is decided as if the batch's earlier payments had been settled one at a time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from peewee import Expression
@@ -30,6 +36,7 @@ from anchor_dramatiq.models import Asset, Payment, Transaction
 from anchor_dramatiq.payments import PAYMENT_TYPES
 from anchor_dramatiq.vocabulary import (
     NOT_YET_WAITING,
+    WAITING_STATUS,
     WITHDRAWAL_KINDS,
     AmountPolicy,
     PaymentOutcome,
@@ -48,10 +55,16 @@ class Decision:
 
 
 def waiting() -> Expression:
+    """:func:`is_waiting` in SQL."""
     return (((Transaction.kind.in_(WITHDRAWAL_KINDS))
              & (Transaction.status == TransactionStatus.PENDING_USER_TRANSFER_START))
             | ((Transaction.kind == TransactionKind.SEND)
                & (Transaction.status == TransactionStatus.PENDING_SENDER)))
+
+
+def is_waiting(transaction: Transaction) -> bool:
+    """A withdrawal in ``pending_user_transfer_start`` or a send in ``pending_sender``."""
+    return WAITING_STATUS.get(transaction.kind) == transaction.status
 
 
 def receiving_accounts(payment: Payment) -> list[str]:
@@ -85,14 +98,54 @@ def sender_account(payment: Payment) -> str | None:
     return sender
 
 
-def internal_reason(payment: Payment, settings: Settings) -> str | None:
-    """Why the payment is the operator's own money moving, or None."""
+@dataclass
+class Candidates:
+    """What a batch of payments is decided against: every transaction carrying one of the
+    batch's memos on one of its receiving accounts (any status, oldest first, with its asset),
+    and which of the batch's senders are an asset's issuer. Read in two queries."""
+
+    by_memo: dict[str, list[Transaction]] = field(default_factory=dict)
+    issuers: frozenset[str] = frozenset()
+
+    @classmethod
+    def load(cls, payments: Iterable[Payment]) -> Candidates:
+        payments = list(payments)
+        keys = [key for key in map(memo_key, payments) if key is not None]
+        accounts = {account for payment in payments for account in receiving_accounts(payment)}
+        by_memo: dict[str, list[Transaction]] = {}
+        if keys:
+            query = (Transaction.select(Transaction, Asset).join(Asset)
+                     .where(Transaction.memo.in_(sorted({memo for memo, _ in keys}))
+                            & Transaction.receiving_anchor_account.in_(sorted(accounts)))
+                     .order_by(Transaction.started_at, Transaction.id))
+            for transaction in query:
+                by_memo.setdefault(transaction.memo, []).append(transaction)
+        senders = {sender for sender in map(sender_account, payments) if sender is not None}
+        issuers = frozenset(row.issuer for row in Asset.select(Asset.issuer)
+                            .where(Asset.issuer.in_(sorted(senders)))) if senders else frozenset()
+        return cls(by_memo, issuers)
+
+    def with_memo(self, memo: str, accounts: list[str]) -> list[Transaction]:
+        """The transactions with ``memo`` on one of ``accounts``, oldest first."""
+        return [t for t in self.by_memo.get(memo, ()) if t.receiving_anchor_account in accounts]
+
+    def moved(self, transaction_id: uuid.UUID, status: str) -> None:
+        """The matcher moved this transaction: later payments of the batch see its new status."""
+        for transactions in self.by_memo.values():
+            for transaction in transactions:
+                if transaction.id == transaction_id:
+                    transaction.status = status
+
+
+def internal_reason(payment: Payment, settings: Settings, issuers: frozenset[str]) -> str | None:
+    """Why the payment is the operator's own money moving, or None (``issuers``: the senders
+    known to be an asset's issuer)."""
     sender = sender_account(payment)
     if sender is None:
         return None
     if sender in (settings.internal_accounts or ()):
         return f"from {sender}, one of ANCHOR_INTERNAL_ACCOUNTS (a treasury movement)"
-    if Asset.select().where(Asset.issuer == sender).exists():
+    if sender in issuers:
         return f"from {sender}, an asset's issuer (a treasury movement)"
     return None
 
@@ -119,9 +172,12 @@ def _not_waiting(other: Transaction, memo: str) -> Decision:
                     "not waiting for a payment")
 
 
-def decide(payment: Payment, settings: Settings | None = None) -> Decision:
-    """The outcome for ``payment`` given the transactions waiting right now."""
+def decide(payment: Payment, settings: Settings | None = None,
+           candidates: Candidates | None = None) -> Decision:
+    """The outcome for ``payment`` given the transactions waiting right now (``candidates``:
+    a batch's snapshot, read for this payment alone when None)."""
     settings = settings or get_settings()
+    candidates = candidates if candidates is not None else Candidates.load([payment])
     if payment.operation_type not in PAYMENT_TYPES:
         return Decision(PaymentOutcome.REJECTED,
                         f"operation type {payment.operation_type} cannot pay a withdrawal")
@@ -129,21 +185,18 @@ def decide(payment: Payment, settings: Settings | None = None) -> Decision:
         return Decision(PaymentOutcome.REJECTED, "the Stellar transaction failed; nothing was received")
     if payment.amount is None or payment.amount <= 0:
         return Decision(PaymentOutcome.REJECTED, f"no amount received ({payment.amount})")
-    internal = internal_reason(payment, settings)
+    internal = internal_reason(payment, settings, candidates.issuers)
     if internal is not None:
         return Decision(PaymentOutcome.INTERNAL, internal)
     key = memo_key(payment)
     if key is None:
         return Decision(PaymentOutcome.UNMATCHED, "payment has no memo")
     memo, memo_type = key
-    by_memo = (Transaction.memo == memo) & Transaction.receiving_anchor_account.in_(
-        receiving_accounts(payment))
-    found = list(Transaction.select(Transaction, Asset).join(Asset)
-                 .where(by_memo & waiting()).order_by(Transaction.started_at))
+    known = candidates.with_memo(memo, receiving_accounts(payment))
+    found = [t for t in known if is_waiting(t)]
     if not found:
-        other = Transaction.select().where(by_memo).order_by(Transaction.started_at.desc()).first()
-        if other is not None:
-            return _not_waiting(other, memo)
+        if known:
+            return _not_waiting(known[-1], memo)  # the latest transaction with this memo
         return Decision(PaymentOutcome.UNMATCHED, f"no transaction waits for memo {memo!r} ({memo_type})")
     typed = [t for t in found if (t.memo_type or "text") == memo_type]
     if not typed:

@@ -186,11 +186,11 @@ def test_concurrent_copy_of_process_payment_records_the_match(broker, rows, monk
     record_event(record, account)
     real_decide = process.decide
 
-    def first_copy_matches_in_between(payment):
+    def first_copy_matches_in_between(payment, *args):
         transition(waiting.id, ["pending_user_transfer_start"], "pending_anchor", amount_in=Decimal("10"),
                    from_address=payment.from_address, stellar_transaction_id=payment.transaction_hash,
                    paging_token=payment.paging_token)
-        return real_decide(payment)
+        return real_decide(payment, *args)
 
     monkeypatch.setattr(process, "decide", first_copy_matches_in_between)
     process.process_payment(record["id"])
