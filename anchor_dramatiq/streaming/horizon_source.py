@@ -1,8 +1,9 @@
 """Horizon as a payment source: ``/accounts/{a}/payments?join=transactions``, paged then streamed.
 
 Catching up pages ascending, 200 records a page (Horizon's maximum), as fast as Horizon
-answers; a page that comes back short means the present is reached, and the same cursor
-then opens the server-sent event stream. A stream that goes silent for
+answers; a page that comes back short means the present is near, and the server-sent event
+stream opens from the same cursor (it delivers that short page's records first, then the
+new ones as ledgers close). A stream that goes silent for
 ``ANCHOR_STREAM_SILENCE_TIMEOUT`` raises :class:`~anchor_dramatiq.errors.StreamSilent` (the
 streamer reconnects, which pages first again). The reconcile sweep builds its requests with
 :func:`~anchor_dramatiq.payments.records.payments_request` too.
@@ -57,16 +58,15 @@ class HorizonSource:
 
     async def items(self, cursor: str) -> AsyncIterator[Item]:
         await self._latest()
-        while True:  # catch up a page at a time until a page comes back short
+        while True:  # catch up a full page at a time; what is left (less than a page) streams
             records = (await payments_request(self.server, self.account, cursor).call()
                        )["_embedded"]["records"]
+            if len(records) < PAGE:
+                break
             self.pages += 1
             for record in records:
                 yield self._item(await self._with_transaction(record))
-            if records:
-                cursor = records[-1]["paging_token"]
-            if len(records) < PAGE:
-                break
+            cursor = records[-1]["paging_token"]
         events = payments_request(self.server, self.account, cursor).stream()
         try:
             while True:

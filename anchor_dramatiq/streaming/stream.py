@@ -94,7 +94,7 @@ class AccountStream:
         try:
             cursor = await self._start_cursor(source)
             self.connections += 1
-            log.info("reading payments of %s from cursor %s", self.account, cursor)
+            log.info("streaming payments of %s from cursor %s", self.account, cursor)
             queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=QUEUE_RECORDS)
             reader = asyncio.create_task(self._read(source, cursor, queue))
             try:
@@ -113,6 +113,7 @@ class AccountStream:
     async def _write_loop(self, source: PaymentSource, queue: asyncio.Queue[Item],
                           reader: asyncio.Task) -> None:
         while True:
+            self.max_queued = max(self.max_queued, queue.qsize())
             if queue.empty():
                 getter = asyncio.ensure_future(queue.get())
                 try:
@@ -131,7 +132,6 @@ class AccountStream:
                 batch = [getter.result()]
             else:
                 batch = [queue.get_nowait()]
-            self.max_queued = max(self.max_queued, queue.qsize() + 1)
             while len(batch) < BATCH_RECORDS and not queue.empty():
                 batch.append(queue.get_nowait())
             started = time.monotonic()
