@@ -93,12 +93,12 @@ def rematch_payments() -> None:
 
 @periodic("schedule_maintenance")
 def publish_pending_payments() -> None:
-    """Send ``process_payment`` for payments the streamer recorded while the broker was down,
-    and for any whose message was lost."""
+    """Send ``process_payments`` (batches of ids) for payments the streamer recorded while the
+    broker was down, and for any whose message was lost."""
     broker = dramatiq.get_broker()
     while ids := outbox.due(stale_after=LOST_AFTER):
         sent = outbox.publish(broker, ids)
-        log.info("re-sent process_payment for %d payments", sent)
+        log.info("re-sent process_payments for %d payments", sent)
         if len(ids) < outbox.PAGE:
             return
 

@@ -154,8 +154,52 @@ class AnchorCollector:
         yield family
 
 
-def registry(*, multiprocess_dir: str | None = None) -> Any:
-    """A registry with the project's collector (and Dramatiq's per-process files, for workers)."""
+BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+
+
+class StreamMeter:
+    """The streamer's own figures, kept in its process (the database cannot say them):
+    payments recorded, records read per database transaction, and how far behind the
+    network each account's recording is."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.recorded_total = Counter(
+            "anchor_stream_payments_recorded", "Incoming payments the streamer recorded "
+            "(rate() of it: payments recorded per second)", ["account"], registry=None)
+        self.batch_records = Histogram(
+            "anchor_stream_batch_records", "Records read (payments or not) written in one "
+            "database transaction with their cursor", buckets=BATCH_SIZE_BUCKETS, registry=None)
+        self.batch_seconds = Histogram(
+            "anchor_stream_batch_seconds", "Seconds one batch's database transaction took",
+            registry=None)
+        self.lag_ledgers = Gauge(
+            "anchor_stream_lag_ledgers", "Newest ledger the streamer has seen the network close, "
+            "less the ledger of the last record it recorded, per account", ["account"], registry=None)
+        self.lag_seconds = Gauge(
+            "anchor_stream_lag_seconds", "Seconds from the close of the last recorded record's "
+            "ledger to its recording, per account", ["account"], registry=None)
+
+    def collectors(self) -> list[Any]:
+        return [self.recorded_total, self.batch_records, self.batch_seconds, self.lag_ledgers,
+                self.lag_seconds]
+
+    def recorded(self, account: str, records: int, inserted: int, seconds: float,
+                 lag_ledgers: int | None, lag_seconds: float | None) -> None:
+        """One batch committed: ``records`` read, ``inserted`` new payment rows."""
+        self.recorded_total.labels(account).inc(inserted)
+        self.batch_records.observe(records)
+        self.batch_seconds.observe(seconds)
+        if lag_ledgers is not None:
+            self.lag_ledgers.labels(account).set(lag_ledgers)
+        if lag_seconds is not None:
+            self.lag_seconds.labels(account).set(lag_seconds)
+
+
+def registry(*, multiprocess_dir: str | None = None, extra: list[Any] | None = None) -> Any:
+    """A registry with the project's collector (and Dramatiq's per-process files, for workers;
+    ``extra``: a process's own collectors, e.g. :meth:`StreamMeter.collectors`)."""
     from prometheus_client import CollectorRegistry
 
     reg = CollectorRegistry(auto_describe=False)
@@ -164,10 +208,13 @@ def registry(*, multiprocess_dir: str | None = None) -> Any:
 
         MultiProcessCollector(reg, path=multiprocess_dir)
     reg.register(AnchorCollector())
+    for collector in extra or []:
+        reg.register(collector)
     return reg
 
 
-def start_metrics_server(settings: Settings, *, multiprocess_dir: str | None = None) -> Any | None:
+def start_metrics_server(settings: Settings, *, multiprocess_dir: str | None = None,
+                         extra: list[Any] | None = None) -> Any | None:
     """Serve metrics in a background thread when ``ANCHOR_METRICS_PORT`` is set; the server or None.
 
     A port that cannot be bound is logged, not fatal: moving money matters more than metrics.
@@ -178,7 +225,8 @@ def start_metrics_server(settings: Settings, *, multiprocess_dir: str | None = N
 
     try:
         server, _thread = start_http_server(settings.metrics_port, addr=settings.metrics_host,
-                                            registry=registry(multiprocess_dir=multiprocess_dir))
+                                            registry=registry(multiprocess_dir=multiprocess_dir,
+                                                                  extra=extra))
     except OSError as exc:  # e.g. the port is taken: the process still does its work
         log.error("metrics: cannot listen on %s:%d (%s); running without metrics",
                   settings.metrics_host, settings.metrics_port, exc)

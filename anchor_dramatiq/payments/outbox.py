@@ -1,9 +1,11 @@
-"""Publishing ``process_payment`` for recorded payments: the outbox side of the streamer.
+"""Publishing ``process_payments`` for recorded payments: the outbox side of the streamer.
 
-A payment row is durable before its message is sent; ``published_at`` says a broker
-confirmed the message. Rows still ``pending`` with no confirmed message (broker down) or
-whose message was lost (still ``pending`` long after) are sent again; ``process_payment``
-is idempotent, so a duplicate message is harmless.
+A payment row is durable before its message is sent; a message carries a batch of up to
+:data:`BATCH` operation ids, and ``published_at`` says a broker confirmed the message that
+carried the row. Rows still ``pending`` with no confirmed message (broker down) or whose
+message was lost (still ``pending`` long after) are sent again; settling a payment is
+idempotent, so a duplicate message is harmless. (``process_payment`` messages of one id,
+queued by an older version, are still consumed.)
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from anchor_dramatiq.vocabulary import PaymentOutcome
 log = logging.getLogger(__name__)
 
 PAGE = 500
+BATCH = 100  # operation ids per message: one matcher round trip each
 
 
-def process_payment_message(operation_id: str) -> dramatiq.Message:
-    """The message the ``process_payment`` actor consumes (ids only)."""
-    return dramatiq.Message(queue_name=Queue.PAYMENTS, actor_name=ActorName.PROCESS_PAYMENT,
-                            args=(operation_id,), kwargs={}, options={})
+def process_payments_message(operation_ids: list[str]) -> dramatiq.Message:
+    """The message the ``process_payments`` actor consumes: a batch of operation ids (ids only)."""
+    return dramatiq.Message(queue_name=Queue.PAYMENTS, actor_name=ActorName.PROCESS_PAYMENTS,
+                            args=(operation_ids,), kwargs={}, options={})
 
 
 def due(stale_after: dt.timedelta | None = None, limit: int = PAGE) -> list[str]:
@@ -41,19 +44,18 @@ def due(stale_after: dt.timedelta | None = None, limit: int = PAGE) -> list[str]
 
 
 def publish(broker: dramatiq.Broker, operation_ids: list[str]) -> int:
-    """Send each one (publisher confirms on RabbitMQ), then mark those sent.
+    """Send the ids in messages of at most :data:`BATCH` (publisher confirms on RabbitMQ),
+    marking each message's payments sent once the broker confirmed it; how many were sent.
 
-    A broker failure part-way marks the ones confirmed so far and re-raises; the rest stay
-    unpublished for the next attempt.
+    A broker failure part-way leaves the marks of the messages confirmed so far and re-raises;
+    the rest stay unpublished for the next attempt.
     """
     if Queue.PAYMENTS not in broker.get_declared_queues():
         broker.declare_queue(Queue.PAYMENTS)
-    sent: list[str] = []
-    try:
-        for operation_id in operation_ids:
-            broker.enqueue(process_payment_message(operation_id))
-            sent.append(operation_id)
-    finally:
-        if sent:
-            Payment.update(published_at=utcnow()).where(Payment.operation_id.in_(sent)).execute()
-    return len(sent)
+    sent = 0
+    for start in range(0, len(operation_ids), BATCH):
+        batch = operation_ids[start:start + BATCH]
+        broker.enqueue(process_payments_message(batch))
+        Payment.update(published_at=utcnow()).where(Payment.operation_id.in_(batch)).execute()
+        sent += len(batch)
+    return sent

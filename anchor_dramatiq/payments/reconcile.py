@@ -3,7 +3,8 @@
 The stream should have recorded them all; this catches what it did not (a Horizon that
 dropped events, an account watched late). It pages ``/accounts/{a}/payments`` newest
 first until it passes the oldest waiting transaction's start (less a margin), inserts the
-payments not yet in ``anchor_payment`` and returns them for publishing. It never moves a
+payments not yet in ``anchor_payment`` (a page's new rows in one insert, with the
+streamer's own request and row fields) and returns them for publishing. It never moves a
 stream cursor: when the stream reaches those payments their insert is a no-op.
 """
 
@@ -14,13 +15,20 @@ import logging
 
 from stellar_sdk import Server
 
-from anchor_dramatiq.models import Payment, Transaction
+from anchor_dramatiq.db import database
+from anchor_dramatiq.models import Transaction
 from anchor_dramatiq.payments.matching import waiting
-from anchor_dramatiq.payments.records import insert_payment, is_incoming, parse_time
+from anchor_dramatiq.payments.records import (
+    PAGE,
+    insert_payments,
+    is_incoming,
+    parse_time,
+    payment_fields,
+    payments_request,
+)
 
 log = logging.getLogger(__name__)
 
-PAGE = 200
 MARGIN = dt.timedelta(minutes=5)  # clock differences between the anchor and the network
 
 
@@ -33,27 +41,29 @@ def oldest_waiting() -> dt.datetime | None:
 
 def reconcile_account(server: Server, account: str, since: dt.datetime,
                       page_size: int = PAGE) -> list[str]:
-    """Record payments to ``account`` since ``since`` the database lacks; their operation ids."""
+    """Record payments to ``account`` since ``since`` the database lacks; their operation ids.
+
+    Pages with the streamer's request (newest first), each page's new rows in one insert.
+    """
     missing: list[str] = []
     cursor: str | None = None
     while True:
-        builder = server.payments().for_account(account).join("transactions").order(desc=True)
-        builder = builder.limit(page_size)
-        if cursor is not None:
-            builder = builder.cursor(cursor)
-        records = builder.call()["_embedded"]["records"]
-        known = {row.operation_id for row in Payment.select(Payment.operation_id)
-                 .where(Payment.operation_id.in_([r["id"] for r in records]))} if records else set()
+        records = payments_request(server, account, cursor, descending=True,
+                                   limit=page_size).call()["_embedded"]["records"]
+        recent = []
         for record in records:
             created = parse_time(record.get("created_at"))
             if created is not None and created < since:
-                return missing
-            if (is_incoming(record, account) and record["id"] not in known
-                    and insert_payment(record, account)):
-                log.warning("reconcile recorded payment %s the stream had not", record["id"],
-                            extra={"operation_id": record["id"]})
-                missing.append(record["id"])
-        if len(records) < page_size:
+                break
+            recent.append(record)
+        rows = [payment_fields(r, account) for r in recent if is_incoming(r, account)]
+        with database.atomic():
+            inserted = insert_payments(rows)
+        for operation_id in inserted:
+            log.warning("reconcile recorded payment %s the stream had not", operation_id,
+                        extra={"operation_id": operation_id})
+        missing += inserted
+        if len(recent) < len(records) or len(records) < page_size:
             return missing
         cursor = records[-1]["paging_token"]
 

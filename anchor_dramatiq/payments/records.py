@@ -15,14 +15,23 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from peewee import IntegrityError
-from stellar_sdk import xdr
+from stellar_sdk import Server, ServerAsync, xdr
 
-from anchor_dramatiq.db import database
 from anchor_dramatiq.models import Payment
 from anchor_dramatiq.payments import PAYMENT_TYPES
 
 Record = dict[str, Any]
+
+PAGE = 200  # Horizon's largest page
+
+
+def payments_request(server: Server | ServerAsync, account: str, cursor: str | None,
+                     descending: bool = False, limit: int = PAGE) -> Any:
+    """The request for ``account``'s payments joined with their transactions, after (or,
+    descending, before) ``cursor``: the streamer's catch-up and stream, and the reconcile sweep."""
+    builder = (server.payments().for_account(account).join("transactions")
+               .order(desc=descending).limit(limit))
+    return builder if cursor is None else builder.cursor(cursor)
 
 
 def ledger_of(paging_token: str) -> int:
@@ -109,18 +118,20 @@ def needs_transaction(record: Record) -> bool:
     return not (isinstance(tx, dict) and (tx.get("memo_type") or tx.get("envelope_xdr")))
 
 
-def insert_payment(record: Record, account: str) -> bool:
-    """Insert the row unless its operation id is already recorded; True if it was new.
+def insert_payments(rows: list[dict[str, Any]]) -> list[str]:
+    """Insert the ``anchor_payment`` rows whose operation ids are not recorded yet, in one
+    statement; the operation ids that were new.
 
-    Runs inside the caller's transaction (a savepoint keeps PostgreSQL's transaction usable
-    after a duplicate-key error).
+    Runs inside the caller's transaction. ``ON CONFLICT DO NOTHING`` (PostgreSQL) or
+    ``INSERT OR IGNORE`` (SQLite) makes a row another streamer or the reconcile sweep wrote
+    first a no-op instead of an error that would abort the batch.
     """
-    fields = payment_fields(record, account)
-    if Payment.select(Payment.id).where(Payment.operation_id == fields["operation_id"]).exists():
-        return False
-    try:
-        with database.atomic():
-            Payment.create(**fields)
-    except IntegrityError:
-        return False
-    return True
+    if not rows:
+        return []
+    ids = [row["operation_id"] for row in rows]
+    known = {row.operation_id for row in
+             Payment.select(Payment.operation_id).where(Payment.operation_id.in_(ids))}
+    new = [row for row in rows if row["operation_id"] not in known]
+    if new:
+        Payment.insert_many(new).on_conflict_ignore().execute()
+    return [row["operation_id"] for row in new]

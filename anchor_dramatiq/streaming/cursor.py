@@ -1,8 +1,8 @@
-"""``anchor_cursor``: where each account's stream resumes, advanced with the payment it covers.
+"""``anchor_cursor``: where each account's stream resumes, advanced with the payments it covers.
 
-A payment row and the cursor past it are written in one database transaction, so the
-cursor never passes a payment that is not recorded, and a replay after a crash only
-re-reads rows that are already there (a no-op by operation id).
+A batch of payment rows and the cursor past its last record are written in one database
+transaction, so the cursor never passes a payment that is not recorded, and a replay after
+a crash only re-reads rows that are already there (a no-op by operation id).
 """
 
 from __future__ import annotations
@@ -11,7 +11,13 @@ from typing import Any
 
 from anchor_dramatiq.db import database, utcnow
 from anchor_dramatiq.models import Cursor
-from anchor_dramatiq.payments.records import Record, insert_payment, is_incoming, ledger_of
+from anchor_dramatiq.payments.records import (
+    Record,
+    insert_payments,
+    is_incoming,
+    ledger_of,
+    payment_fields,
+)
 
 
 def after_ledger(ledger: int) -> str:
@@ -38,25 +44,34 @@ def pin_cursor(account: str, paging_token: str) -> str:
     return paging_token
 
 
-def record_event(record: Record, account: str) -> bool:
-    """Record one streamed payment record (if it pays ``account``) and move the cursor past it.
+def record_batch(account: str, rows: list[dict[str, Any]], paging_token: str) -> list[str]:
+    """Record a batch of payment rows and move ``account``'s cursor to ``paging_token``, in one
+    database transaction; the operation ids that were new.
 
-    Returns True when a new ``anchor_payment`` row was inserted. The cursor only moves
-    forward: a second streamer or a replay never winds it back.
+    ``paging_token`` is the last record the batch covers (a record that is not an incoming
+    payment still moves it). The cursor only moves forward: a second streamer or a replay
+    never winds it back. Any error rolls back the rows and the cursor together.
     """
-    token = record["paging_token"]
     now = utcnow()
+    ledger = ledger_of(paging_token)
     with database.atomic():
-        inserted = is_incoming(record, account) and insert_payment(record, account)
+        inserted = insert_payments(rows)
         row = Cursor.get_or_none(Cursor.account == account)
         if row is None:
-            Cursor.create(account=account, paging_token=token, last_ledger=ledger_of(token),
+            Cursor.create(account=account, paging_token=paging_token, last_ledger=ledger,
                           last_event_at=now, updated_at=now)
-        elif int(row.paging_token) < int(token):
-            (Cursor.update(paging_token=token, last_ledger=ledger_of(token), last_event_at=now,
+        elif int(row.paging_token) < int(paging_token):
+            (Cursor.update(paging_token=paging_token, last_ledger=ledger, last_event_at=now,
                            updated_at=now)
              .where(Cursor.account == account).execute())
     return inserted
+
+
+def record_event(record: Record, account: str) -> bool:
+    """Record one payment record (if it pays ``account``) and move the cursor past it; True
+    when a new ``anchor_payment`` row was inserted."""
+    rows = [payment_fields(record, account)] if is_incoming(record, account) else []
+    return bool(record_batch(account, rows, record["paging_token"]))
 
 
 def stream_status() -> list[dict[str, Any]]:

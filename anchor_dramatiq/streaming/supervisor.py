@@ -3,9 +3,9 @@
 The watched accounts (assets' distribution accounts) are re-read every
 ``accounts_refresh`` seconds, so a new asset is streamed without a restart. An asset whose
 seed does not decrypt or parse is logged at ERROR and left out; every other one is streamed. Recording
-never waits for the broker: a separate task publishes ``process_payment`` for rows not
-yet confirmed sent, woken by each new row and retried with backoff while the broker is
-down.
+never waits for the broker: a separate task publishes ``process_payments`` (batches of
+operation ids) for rows not yet confirmed sent, woken by each recorded batch and retried
+with backoff while the broker is down.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dramatiq
 
 from anchor_dramatiq.config import Settings
+from anchor_dramatiq.metrics import StreamMeter
 from anchor_dramatiq.payments import outbox
 from anchor_dramatiq.payments.accounts import asset_accounts
 from anchor_dramatiq.streaming.backoff import Backoff
@@ -38,10 +39,11 @@ async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
 
 class Streamer:
     def __init__(self, settings: Settings, broker: dramatiq.Broker, *,
-                 accounts_refresh: float = ACCOUNTS_REFRESH_S) -> None:
+                 accounts_refresh: float = ACCOUNTS_REFRESH_S, meter: StreamMeter | None = None) -> None:
         settings.require("secret_key")
         self.settings = settings
         self.broker = broker
+        self.meter = meter
         self.accounts_refresh = accounts_refresh
         self.streams: dict[str, AccountStream] = {}
         self.invalid_assets: set[str] = set()
@@ -75,7 +77,8 @@ class Streamer:
         accounts = found.watched()
         for account in accounts:
             if account not in tasks or tasks[account].done():
-                stream = AccountStream(account, self.settings, db, self._wake.set, stop)
+                stream = AccountStream(account, self.settings, db, self._wake.set, stop,
+                                       meter=self.meter)
                 self.streams[account] = stream
                 tasks[account] = asyncio.create_task(stream.run(), name=f"stream-{account[:8]}")
         for account in set(tasks) - set(accounts):
@@ -108,7 +111,7 @@ class Streamer:
                         continue
             except Exception as exc:
                 delay = backoff.next()
-                log.warning("cannot publish process_payment (%s: %s); payments stay recorded, "
+                log.warning("cannot publish process_payments (%s: %s); payments stay recorded, "
                             "retrying in %.1fs", type(exc).__name__, exc, delay)
                 await _sleep_unless(stop, delay)
                 continue

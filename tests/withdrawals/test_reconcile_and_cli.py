@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import dramatiq
 from click.testing import CliRunner
 from dramatiq.brokers.stub import StubBroker
 from stellar_sdk import Server, TextMemo
@@ -18,6 +19,7 @@ from anchor_dramatiq.payments import outbox
 from anchor_dramatiq.payments.accounts import watched_accounts
 from anchor_dramatiq.payments.process import process_payment
 from anchor_dramatiq.payments.reconcile import reconcile
+from anchor_dramatiq.queues import ActorName
 from anchor_dramatiq.streaming.cursor import record_event
 from simnet import Simnet
 
@@ -59,7 +61,11 @@ def test_outbox_sends_unpublished_and_lost_messages_once_confirmed(db: str) -> N
     broker = StubBroker()
     assert outbox.publish(broker, outbox.due()) == 3
     assert outbox.due() == []
-    assert broker.queues["payments"].qsize() == 3
+    queued = broker.queues["payments"]
+    assert queued.qsize() == 1  # one process_payments message carries the batch
+    message = dramatiq.Message.decode(queued.get_nowait())
+    assert message.actor_name == ActorName.PROCESS_PAYMENTS
+    assert message.args == ([r["id"] for r in records],)
     time.sleep(0.01)
     assert len(outbox.due(stale_after=dt.timedelta(0))) == 3  # still pending: presumed lost
 
