@@ -37,10 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "bench" / "polaris"), str(REPO), str(REPO / "bench")]
 
 import dramatiq  # noqa: E402
+from chain import Chain  # noqa: E402
 from dramatiq.brokers.rabbitmq import RabbitmqBroker  # noqa: E402
 from simnet_process import SimnetProcess  # noqa: E402
 from stellar_sdk import Server  # noqa: E402
-from support.chain import Chain  # noqa: E402
 from support.services import PostgresServer, RabbitServer  # noqa: E402
 
 from anchor_dramatiq import config, observe  # noqa: E402
@@ -57,6 +57,52 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _processes() -> dict[int, tuple[int, float]]:
+    """Every process on the machine: pid -> (parent pid, CPU seconds used so far)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_by_role(before: dict, after: dict, roots: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds each role used between two snapshots, a role being its root processes and
+    all their descendants; everything else on the machine is ``other``."""
+    role_of: dict[int, str] = {pid: role for role, pids in roots.items() for pid in pids}
+
+    def role(pid: int) -> str:
+        seen = set()
+        while pid in after and pid not in role_of and pid not in seen:
+            seen.add(pid)
+            pid = after[pid][0]
+        return role_of.get(pid, "other")
+
+    used: dict[str, float] = defaultdict(float)
+    for pid, (_, cpu) in after.items():
+        used[role(pid)] += cpu - (before[pid][1] if pid in before else 0.0)
+    return {name: round(seconds, 1) for name, seconds in sorted(used.items())}
+
+
+def profile(pids: dict[str, int], seconds: float, directory: Path) -> list[subprocess.Popen]:
+    """``py-spy record`` (collapsed stacks) of each named process for ``seconds``."""
+    return [subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                              "--rate", "50", "--format", "raw", "--nonblocking", "--output",
+                              str(directory / f"{name}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, pid in pids.items()]
+
+
+def children(pid: int) -> list[int]:
+    return [child for child, (parent, _) in _processes().items() if parent == pid]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deposits", type=int, default=10_000)
@@ -69,6 +115,8 @@ def main() -> int:
     parser.add_argument("--ledger-capacity", type=int, default=1000)
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
     parser.add_argument("--timeout", type=float, default=1200)
+    parser.add_argument("--profile", type=float, default=0,
+                        help="py-spy the workers and simnet this many seconds (into the workdir)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-deposits-"))
@@ -127,6 +175,14 @@ def main() -> int:
                                               start_new_session=True))
         time.sleep(3)  # the workers are up and consuming
         load_before = os.getloadavg()
+        roots = {"simnet": [sim.pid or 0], "workers": [processes[0].pid], "scheduler": [processes[1].pid],
+                 "rabbitmq": rabbit.beam_pids(), "bench": [os.getpid()]}
+        if postgres:
+            roots["postgresql"] = [int((postgres.data / "postmaster.pid").read_text().split()[0])]
+        if args.profile:
+            workers = {f"worker-{i}": pid for i, pid in enumerate(children(processes[0].pid))}
+            profile({**workers, "simnet": sim.pid or 0}, args.profile, workdir)
+        cpu_before = _processes()
         first_ledger, started = sim.latest_ledger, time.monotonic()
         broker = RabbitmqBroker(url=rabbit.url, confirm_delivery=True)
         broker.enqueue(dramatiq.Message(queue_name="periodic", actor_name="poll_pending_deposits", args=(),
@@ -144,6 +200,7 @@ def main() -> int:
         wall = time.monotonic() - started
         ledgers = sim.latest_ledger - first_ledger
         load_after = os.getloadavg()
+        cpu = cpu_by_role(cpu_before, _processes(), roots)
 
         paid_ledgers = Counter(int(t.paging_token) >> 32 for t in Transaction.select(Transaction.paging_token)
                                .where(Transaction.status == "completed"))
@@ -169,7 +226,8 @@ def main() -> int:
             "envelopes": pipeline["envelopes"], "channel_utilisation": round(pipeline["utilisation"] or 0, 3),
             "fee_stroops_per_deposit": pipeline["fee_stroops_per_deposit"],
             "wrong_balances": len(wrong), "wallets_paid_other_than_once_per_deposit": len(twice),
-            "errors": errors, "loadavg_before": [round(x, 2) for x in load_before],
+            "errors": errors, "cpu_seconds": cpu, "workdir": str(workdir),
+            "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after": [round(x, 2) for x in load_after], "nproc": os.cpu_count(),
             "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
