@@ -47,7 +47,7 @@ from anchor_dramatiq import config, observe  # noqa: E402
 from anchor_dramatiq.crypto import Secret, encrypt_seed  # noqa: E402
 from anchor_dramatiq.db import database, open_database, utcnow  # noqa: E402
 from anchor_dramatiq.migrate import migrate  # noqa: E402
-from anchor_dramatiq.models import Asset, Transaction  # noqa: E402
+from anchor_dramatiq.models import Asset, Submission, Transaction  # noqa: E402
 from anchor_dramatiq.stellar import channels  # noqa: E402
 
 SECRET_KEY = "bench-secret-key-for-anchor-dramatiq-0123"
@@ -58,7 +58,8 @@ def log(message: str) -> None:
 
 
 def _processes() -> dict[int, tuple[int, float]]:
-    """Every process on the machine: pid -> (parent pid, CPU seconds used so far)."""
+    """Every process on the machine: pid -> (parent pid, CPU seconds used so far, its own and
+    that of its children that exited, such as PostgreSQL's per-connection backends)."""
     tick = os.sysconf("SC_CLK_TCK")
     out = {}
     for entry in Path("/proc").iterdir():
@@ -68,7 +69,7 @@ def _processes() -> dict[int, tuple[int, float]]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        out[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+        out[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / tick)
     return out
 
 
@@ -206,6 +207,9 @@ def main() -> int:
                                .where(Transaction.status == "completed"))
         span = max(paid_ledgers) - min(paid_ledgers) + 1
         pipeline = observe.deposit_pipeline(limit=100_000)
+        landed = list(Submission.select(Submission.ledger, Submission.attempts)
+                      .where((Submission.purpose == "deposit") & (Submission.state == "succeeded")))
+        per_ledger = Counter(s.ledger for s in landed)
         wrong = [w for w, amount in expected.items() if sim.balance(w, chain.usd) != amount]
         usd = f"USD:{chain.issuer.public_key}"
         payments = {w: [p for p in sim.payments(w) if p["to"] == w and p["successful"] and p["asset"] == usd]
@@ -223,7 +227,11 @@ def main() -> int:
             "ledgers_paying": span, "deposits_per_ledger_paying": round(args.deposits / span, 1),
             "busiest_ledger": max(paid_ledgers.values()),
             "share_of_capacity_paying": round(args.deposits / span / args.ledger_capacity, 3),
-            "envelopes": pipeline["envelopes"], "channel_utilisation": round(pipeline["utilisation"] or 0, 3),
+            "envelopes": pipeline["envelopes"],
+            "envelopes_per_ledger": [per_ledger.get(n, 0)
+                                     for n in range(min(per_ledger), max(per_ledger) + 1)],
+            "posts_per_envelope": dict(sorted(Counter(s.attempts for s in landed).items())),
+            "channel_utilisation": round(pipeline["utilisation"] or 0, 3),
             "fee_stroops_per_deposit": pipeline["fee_stroops_per_deposit"],
             "wrong_balances": len(wrong), "wallets_paid_other_than_once_per_deposit": len(twice),
             "errors": errors, "cpu_seconds": cpu, "workdir": str(workdir),

@@ -8,6 +8,7 @@ claimable balance can be made in the same transaction).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterable
@@ -30,8 +31,9 @@ class Destination:
     trusts: bool
 
 
+@functools.lru_cache(maxsize=65536)
 def account_of(address: str) -> str:
-    """The G account behind a G or M address."""
+    """The G account behind a G or M address (remembered: a batch asks for each many times)."""
     return MuxedAccount.from_account(address).account_id
 
 

@@ -92,8 +92,6 @@ def pay_ready(settings: Settings | None = None) -> DepositResult:
         raise
     finally:
         server.close()
-    if result == DepositResult.PENDING and ready_count(1) and free_channels():
-        send_pay_ready()  # more work and room for it: the next channel fills in parallel
     return result
 
 
@@ -112,6 +110,8 @@ def _pay(server: Server, batch: list, lease: channels.ChannelLease, settings: Se
     if not plan:
         channels.release(lease.public_key, lease.token)
         return DepositResult.NOT_PAYABLE_NOW
+    if ready_count(1) and free_channels():
+        send_pay_ready()  # more work and room for it: the next channel fills while this one builds
     envelope, items = build_envelope(server, plan, distribution, lease, False, settings)
     submission = store_envelope(envelope, items, lease, plan[0][0], False)
     if submission is None:
