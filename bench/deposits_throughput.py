@@ -184,7 +184,7 @@ def main() -> int:
             workers = {f"worker-{i}": pid for i, pid in enumerate(children(processes[0].pid))}
             profile({**workers, "simnet": sim.pid or 0}, args.profile, workdir)
         cpu_before = _processes()
-        first_ledger, started = sim.latest_ledger, time.monotonic()
+        first_ledger, started, started_at_wall = sim.latest_ledger, time.monotonic(), time.time()
         broker = RabbitmqBroker(url=rabbit.url, confirm_delivery=True)
         broker.enqueue(dramatiq.Message(queue_name="periodic", actor_name="poll_pending_deposits", args=(),
                                         kwargs={}, options={}))
@@ -210,6 +210,13 @@ def main() -> int:
         landed = list(Submission.select(Submission.ledger, Submission.attempts)
                       .where((Submission.purpose == "deposit") & (Submission.state == "succeeded")))
         per_ledger = Counter(s.ledger for s in landed)
+        # Each envelope's stored, last POSTed and settled times (seconds since the start), for
+        # reading where a channel waited: timeline.json in the workdir.
+        zero = started_at_wall
+        (workdir / "timeline.json").write_text(json.dumps([
+            [s.channel[:6], s.ledger, s.attempts, *(round(t.timestamp() - zero, 2) if t else None
+                                                    for t in (s.created_at, s.submitted_at, s.settled_at))]
+            for s in Submission.select().where(Submission.purpose == "deposit").order_by(Submission.id)]))
         wrong = [w for w, amount in expected.items() if sim.balance(w, chain.usd) != amount]
         usd = f"USD:{chain.issuer.public_key}"
         payments = {w: [p for p in sim.payments(w) if p["to"] == w and p["successful"] and p["asset"] == usd]

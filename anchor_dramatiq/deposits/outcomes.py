@@ -61,12 +61,19 @@ FAILED_OP_REASONS = {
 }
 
 
-def apply_outcome(outcome: Outcome, settings: Settings) -> None:
-    """Route every deposit of a settled submission; a pending outcome changes nothing."""
+def apply_outcome(outcome: Outcome, settings: Settings, released: Callable[[], object] | None = None
+                  ) -> None:
+    """Route every deposit of a settled submission; a pending outcome changes nothing.
+
+    ``released`` is called as soon as the channel is free again, before the deposits are
+    routed, so the pipeline refills it while this worker completes them.
+    """
     if outcome.state == SubmissionState.PENDING:
         return
     submission = outcome.submission
     channels.release(submission.channel, submission.hash)
+    if released is not None and submission.channel:
+        released()
     items: dict[uuid.UUID, list] = defaultdict(list)
     for item in submission.items.order_by(SubmissionItem.op_index):
         items[item.transaction_id].append(item)
@@ -194,12 +201,14 @@ def _block(transaction_id: uuid.UUID, message: str) -> None:
 
 
 def conclude(outcome: Outcome, settings: Settings, *, bump: Callable[[Submission], Outcome | None],
-             look_again: Callable[[Submission], object]) -> DepositResult:
+             look_again: Callable[[Submission], object], released: Callable[[], object] | None = None
+             ) -> DepositResult:
     """What a submit or settle outcome means for its deposits, for both ways of paying them.
 
     Core asked for a higher fee: ``bump`` sends a fee-bump (None if it could not be built).
     A refusal a person must clear holds the deposits; an unknown fate is looked at again
-    later (``look_again``); anything settled is applied.
+    later (``look_again``); anything settled is applied (``released`` hears when its channel
+    is free).
     """
     if outcome.state == SubmissionState.PENDING and outcome.tx_code == "tx_insufficient_fee":
         outcome = bump(outcome.submission) or outcome
@@ -209,5 +218,5 @@ def conclude(outcome: Outcome, settings: Settings, *, bump: Callable[[Submission
     if outcome.state == SubmissionState.PENDING:
         look_again(outcome.submission)
         return DepositResult.PENDING
-    apply_outcome(outcome, settings)
+    apply_outcome(outcome, settings, released)
     return DepositResult(outcome.state)
