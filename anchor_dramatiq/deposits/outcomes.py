@@ -55,7 +55,6 @@ HELD_TX_CODES = frozenset({
 # Operation codes that end a deposit in error, with what the wallet or anchor has to fix.
 FAILED_OP_REASONS = {
     "op_line_full": "the destination's trustline limit is too low to receive this amount",
-    "op_not_authorized": "the destination is not authorized to hold the asset",
     "op_src_not_authorized": "the distribution account is not authorized to send the asset",
     "op_no_issuer": "the asset's issuer account does not exist",
 }
@@ -153,11 +152,12 @@ def _failed(items: dict[uuid.UUID, list], outcome: Outcome) -> None:
 def _route_failure(transaction_id: uuid.UUID, tx_code: str | None, op_code: str | None,
                    submission: Submission) -> None:
     where = f"transaction {submission.hash}"
-    if op_code in ("op_no_trust", "op_no_destination", "op_already_exists"):
+    if op_code in ("op_no_trust", "op_not_authorized", "op_no_destination", "op_already_exists"):
         forget(Transaction.get_by_id(transaction_id).to_address)  # look at the account afresh
-    if op_code == "op_no_trust":
-        # The trustline went away since the check; the check decides again (claimable
-        # balance or pending_trust).
+    if op_code in ("op_no_trust", "op_not_authorized"):
+        # The trustline went away or lost its authorization since the check (or since the
+        # remembered answer); the check decides again on a fresh read (claimable balance or
+        # pending_trust, as Polaris treats an unauthorized trustline).
         back_to_ready([transaction_id])
     elif op_code in ("op_no_destination", "op_already_exists"):
         # The account went away, or exists after all (the read that said it did not came
