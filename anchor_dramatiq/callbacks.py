@@ -78,12 +78,11 @@ def _signing_seed(settings: Settings) -> str | None:
 # --------------------------------------------------------------------------- enqueueing
 
 
-def enqueue_callback(transaction_id: uuid.UUID, old_status: str, new_status: str) -> None:
+def enqueue_callback(transaction: Transaction, old_status: str, new_status: str) -> None:
     """Status-change listener: nudge ``send_callback(id)`` if the wallet asked for callbacks."""
-    url = (Transaction.select(Transaction.on_change_callback)
-           .where(Transaction.id == transaction_id).scalar())
-    if not wants_callback(url) or _signing_seed(get_settings()) is None:
+    if not wants_callback(transaction.on_change_callback) or _signing_seed(get_settings()) is None:
         return
+    transaction_id = transaction.id
     message: dramatiq.Message[None] = dramatiq.Message(
         queue_name=Queue.CALLBACKS, actor_name=ActorName.SEND_CALLBACK,
         args=(str(transaction_id),), kwargs={}, options={})

@@ -37,17 +37,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "bench" / "polaris"), str(REPO), str(REPO / "bench")]
 
 import dramatiq  # noqa: E402
+from chain import Chain  # noqa: E402
 from dramatiq.brokers.rabbitmq import RabbitmqBroker  # noqa: E402
 from simnet_process import SimnetProcess  # noqa: E402
 from stellar_sdk import Server  # noqa: E402
-from support.chain import Chain  # noqa: E402
 from support.services import PostgresServer, RabbitServer  # noqa: E402
 
 from anchor_dramatiq import config, observe  # noqa: E402
 from anchor_dramatiq.crypto import Secret, encrypt_seed  # noqa: E402
 from anchor_dramatiq.db import database, open_database, utcnow  # noqa: E402
 from anchor_dramatiq.migrate import migrate  # noqa: E402
-from anchor_dramatiq.models import Asset, Transaction  # noqa: E402
+from anchor_dramatiq.models import Asset, Submission, Transaction  # noqa: E402
 from anchor_dramatiq.stellar import channels  # noqa: E402
 
 SECRET_KEY = "bench-secret-key-for-anchor-dramatiq-0123"
@@ -55,6 +55,53 @@ SECRET_KEY = "bench-secret-key-for-anchor-dramatiq-0123"
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _processes() -> dict[int, tuple[int, float]]:
+    """Every process on the machine: pid -> (parent pid, CPU seconds used so far, its own and
+    that of its children that exited, such as PostgreSQL's per-connection backends)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / tick)
+    return out
+
+
+def cpu_by_role(before: dict, after: dict, roots: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds each role used between two snapshots, a role being its root processes and
+    all their descendants; everything else on the machine is ``other``."""
+    role_of: dict[int, str] = {pid: role for role, pids in roots.items() for pid in pids}
+
+    def role(pid: int) -> str:
+        seen = set()
+        while pid in after and pid not in role_of and pid not in seen:
+            seen.add(pid)
+            pid = after[pid][0]
+        return role_of.get(pid, "other")
+
+    used: dict[str, float] = defaultdict(float)
+    for pid, (_, cpu) in after.items():
+        used[role(pid)] += cpu - (before[pid][1] if pid in before else 0.0)
+    return {name: round(seconds, 1) for name, seconds in sorted(used.items())}
+
+
+def profile(pids: dict[str, int], seconds: float, directory: Path) -> list[subprocess.Popen]:
+    """``py-spy record`` (collapsed stacks) of each named process for ``seconds``."""
+    return [subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                              "--rate", "50", "--format", "raw", "--nonblocking", "--output",
+                              str(directory / f"{name}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, pid in pids.items()]
+
+
+def children(pid: int) -> list[int]:
+    return [child for child, (parent, _) in _processes().items() if parent == pid]
 
 
 def main() -> int:
@@ -69,6 +116,8 @@ def main() -> int:
     parser.add_argument("--ledger-capacity", type=int, default=1000)
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
     parser.add_argument("--timeout", type=float, default=1200)
+    parser.add_argument("--profile", type=float, default=0,
+                        help="py-spy the workers and simnet this many seconds (into the workdir)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-deposits-"))
@@ -127,7 +176,15 @@ def main() -> int:
                                               start_new_session=True))
         time.sleep(3)  # the workers are up and consuming
         load_before = os.getloadavg()
-        first_ledger, started = sim.latest_ledger, time.monotonic()
+        roots = {"simnet": [sim.pid or 0], "workers": [processes[0].pid], "scheduler": [processes[1].pid],
+                 "rabbitmq": rabbit.beam_pids(), "bench": [os.getpid()]}
+        if postgres:
+            roots["postgresql"] = [int((postgres.data / "postmaster.pid").read_text().split()[0])]
+        if args.profile:
+            workers = {f"worker-{i}": pid for i, pid in enumerate(children(processes[0].pid))}
+            profile({**workers, "simnet": sim.pid or 0}, args.profile, workdir)
+        cpu_before = _processes()
+        first_ledger, started, started_at_wall = sim.latest_ledger, time.monotonic(), time.time()
         broker = RabbitmqBroker(url=rabbit.url, confirm_delivery=True)
         broker.enqueue(dramatiq.Message(queue_name="periodic", actor_name="poll_pending_deposits", args=(),
                                         kwargs={}, options={}))
@@ -144,11 +201,22 @@ def main() -> int:
         wall = time.monotonic() - started
         ledgers = sim.latest_ledger - first_ledger
         load_after = os.getloadavg()
+        cpu = cpu_by_role(cpu_before, _processes(), roots)
 
         paid_ledgers = Counter(int(t.paging_token) >> 32 for t in Transaction.select(Transaction.paging_token)
                                .where(Transaction.status == "completed"))
         span = max(paid_ledgers) - min(paid_ledgers) + 1
         pipeline = observe.deposit_pipeline(limit=100_000)
+        landed = list(Submission.select(Submission.ledger, Submission.attempts)
+                      .where((Submission.purpose == "deposit") & (Submission.state == "succeeded")))
+        per_ledger = Counter(s.ledger for s in landed)
+        # Each envelope's stored, last POSTed and settled times (seconds since the start), for
+        # reading where a channel waited: timeline.json in the workdir.
+        zero = started_at_wall
+        (workdir / "timeline.json").write_text(json.dumps([
+            [s.channel[:6], s.ledger, s.attempts, *(round(t.timestamp() - zero, 2) if t else None
+                                                    for t in (s.created_at, s.submitted_at, s.settled_at))]
+            for s in Submission.select().where(Submission.purpose == "deposit").order_by(Submission.id)]))
         wrong = [w for w, amount in expected.items() if sim.balance(w, chain.usd) != amount]
         usd = f"USD:{chain.issuer.public_key}"
         payments = {w: [p for p in sim.payments(w) if p["to"] == w and p["successful"] and p["asset"] == usd]
@@ -166,10 +234,15 @@ def main() -> int:
             "ledgers_paying": span, "deposits_per_ledger_paying": round(args.deposits / span, 1),
             "busiest_ledger": max(paid_ledgers.values()),
             "share_of_capacity_paying": round(args.deposits / span / args.ledger_capacity, 3),
-            "envelopes": pipeline["envelopes"], "channel_utilisation": round(pipeline["utilisation"] or 0, 3),
+            "envelopes": pipeline["envelopes"],
+            "envelopes_per_ledger": [per_ledger.get(n, 0)
+                                     for n in range(min(per_ledger), max(per_ledger) + 1)],
+            "posts_per_envelope": dict(sorted(Counter(s.attempts for s in landed).items())),
+            "channel_utilisation": round(pipeline["utilisation"] or 0, 3),
             "fee_stroops_per_deposit": pipeline["fee_stroops_per_deposit"],
             "wrong_balances": len(wrong), "wallets_paid_other_than_once_per_deposit": len(twice),
-            "errors": errors, "loadavg_before": [round(x, 2) for x in load_before],
+            "errors": errors, "cpu_seconds": cpu, "workdir": str(workdir),
+            "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after": [round(x, 2) for x in load_after], "nproc": os.cpu_count(),
             "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }

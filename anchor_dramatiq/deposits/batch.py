@@ -143,9 +143,9 @@ def build_envelope(server: Server, plan: Plan, distribution: Keypair,
             items.append((transaction.id, op_index, kind))
             op_index += 1
     envelope = builder.build()
-    if lease:
-        envelope.sign(channel_keypair(lease.channel, settings.key()))
-    envelope.sign(distribution)
+    digest = envelope.hash()  # one hash of up to 100 operations for both signatures
+    signers = [channel_keypair(lease.channel, settings.key())] if lease else []
+    envelope.signatures += [signer.sign_decorated(digest) for signer in [*signers, distribution]]
     return envelope, items
 
 

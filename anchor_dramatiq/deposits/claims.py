@@ -12,7 +12,10 @@ write lock), so concurrent batchers never contend for the same rows.
 
 from __future__ import annotations
 
+import functools
+import operator
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 
 from peewee import JOIN, fn
@@ -135,28 +138,77 @@ def ready_assets() -> list[int]:
                                      .limit(FAIR_ASSETS))]
 
 
+# Most of a batch one wallet takes while other wallets' deposits of the asset wait.
+WALLET_SHARE = 0.25
+
+
+def wallet_of(transaction: Transaction) -> str:
+    """Who a deposit is for, for fairness: the wallet application that authenticated it
+    (SEP-10 ``client_domain``) when there is one, else the user's Stellar account."""
+    return transaction.client_domain or transaction.stellar_account
+
+
+def _oldest_ready(asset: int, limit: int, *conditions: object) -> list[Transaction]:
+    query = (Transaction.select(Transaction.id, Transaction.memo, Transaction.queued_at,
+                                Transaction.client_domain, Transaction.stellar_account)
+             .where(functools.reduce(operator.and_, conditions, _ready() & (Transaction.asset == asset)))
+             .order_by(Transaction.queued_at, Transaction.id).limit(limit))
+    if is_postgres():
+        query = query.for_update("FOR UPDATE SKIP LOCKED")
+    return list(query)
+
+
+def _not_of(wallets: set[str]) -> object:
+    """Deposits whose wallet (:func:`wallet_of`) is none of ``wallets`` (written without NOT
+    over a nullable column, which SQL would make unknown rather than true)."""
+    return ((Transaction.client_domain.is_null() & Transaction.stellar_account.not_in(list(wallets)))
+            | (Transaction.client_domain.is_null(False) & Transaction.client_domain.not_in(list(wallets))))
+
+
+def fair_share(rows: list[Transaction], limit: int, share: int) -> list[Transaction]:
+    """Up to ``limit`` rows, oldest first, each wallet at most ``share`` of them; the places
+    left (no other wallet waiting) go to the oldest of the rest."""
+    rows = sorted(rows, key=lambda row: (row.queued_at, str(row.id)))
+    taken: list[Transaction] = []
+    beyond: list[Transaction] = []
+    per_wallet: Counter[str] = Counter()
+    for row in rows:
+        wallet = wallet_of(row)
+        if per_wallet[wallet] < share and len(taken) < limit:
+            per_wallet[wallet] += 1
+            taken.append(row)
+        else:
+            beyond.append(row)
+    taken += beyond[:limit - len(taken)]
+    return sorted(taken, key=lambda row: (row.queued_at, str(row.id)))
+
+
 def claim_batch(limit: int, turn: int) -> list[Transaction]:
-    """Claim the oldest ready deposits of one asset, in one guarded statement.
+    """Claim the oldest ready deposits of one asset, fairly, in one guarded statement.
 
     Assets with ready deposits take turns (``turn`` picks one, oldest waiting first), so a
-    burst for one asset gets its share of the batches and never starves the others. A
-    deposit with a memo is paid alone (the memo is the transaction's); the others are
-    claimed oldest first, up to ``limit``.
+    burst for one asset gets its share of the batches and never starves the others. Within
+    the asset, oldest first, but a wallet takes at most ``WALLET_SHARE`` of the batch while
+    other wallets' deposits wait (their oldest are read too), so a burst for one wallet
+    never starves the others. A deposit with a memo is paid alone (the memo is the
+    transaction's).
     """
     assets = ready_assets()
     if not assets:
         return []
     asset = assets[turn % len(assets)]
+    share = max(1, int(limit * WALLET_SHARE))
     with write_lock():
-        query = (Transaction.select(Transaction.id, Transaction.memo)
-                 .where(_ready() & (Transaction.asset == asset))
-                 .order_by(Transaction.queued_at, Transaction.id).limit(limit))
-        if is_postgres():
-            query = query.for_update("FOR UPDATE SKIP LOCKED")
-        rows = list(query)
+        rows = _oldest_ready(asset, limit)
         if rows and rows[0].memo is not None:
             rows = rows[:1]
-        ids = [row.id for row in rows if row.memo is None or len(rows) == 1]
+        else:
+            rows = [row for row in rows if row.memo is None]
+            heavy = {wallet for wallet, count in Counter(map(wallet_of, rows)).items() if count > share}
+            if heavy:
+                rows += _oldest_ready(asset, limit, Transaction.memo.is_null(), _not_of(heavy))
+            rows = fair_share(rows, limit, share)
+        ids = [row.id for row in rows]
         if not ids:
             return []
         (Transaction.update(submission_status=SubmissionStatus.PROCESSING, queued_at=dbclock.now())

@@ -8,6 +8,7 @@ claimable balance can be made in the same transaction).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterable
@@ -30,8 +31,9 @@ class Destination:
     trusts: bool
 
 
+@functools.lru_cache(maxsize=65536)
 def account_of(address: str) -> str:
-    """The G account behind a G or M address."""
+    """The G account behind a G or M address (remembered: a batch asks for each many times)."""
     return MuxedAccount.from_account(address).account_id
 
 
@@ -43,22 +45,28 @@ def has_trustline(account_json: dict, asset: Asset) -> bool:
 
 
 # Accounts Horizon showed recently, per process: a burst pays the same wallets again and
-# again. Only a found account is remembered (never "missing"), and only briefly; if it
-# changed meanwhile (trustline removed, account merged), the operation fails with
-# op_no_trust / op_no_destination and the deposit comes back through this check.
+# again. Only a positive answer is served from memory, briefly: the account exists and
+# trusts the asset with an authorized trustline, so the deposit is paid by a payment. Any
+# other answer (missing, no trustline, not authorized) is read afresh every time, so a
+# remembered answer can never cause an account creation, a claimable balance or
+# pending_trust. A remembered positive answer that went stale (trustline removed or
+# deauthorized, account merged) makes the payment fail in the ledger (op_no_trust,
+# op_not_authorized, op_no_destination): nothing of that transaction applies, the answer is
+# forgotten and the deposit comes back through this check.
 FOUND_TTL_S = 10.0
 _found: dict[tuple[str, str], tuple[float, dict]] = {}
 _found_lock = threading.Lock()
 
 
-def _load_account(server: Server, account: str) -> dict | None:
+def _load_account(server: Server, account: str, assets: list[Asset]) -> dict | None:
     """The account, or None when Horizon itself (with its ``Latest-Ledger``) says it does not
     exist. A node behind may still say so of an account that exists: ``op_already_exists``
     then sends the deposit back through this check."""
     key = (server.horizon_url, account)
     with _found_lock:
         cached = _found.get(key)
-    if cached and time.monotonic() - cached[0] < FOUND_TTL_S:
+    if (cached and time.monotonic() - cached[0] < FOUND_TTL_S
+            and all(has_trustline(cached[1], asset) for asset in assets)):
         return cached[1]
     answer = read(server, f"/accounts/{account}")
     if answer.found:
@@ -87,10 +95,14 @@ def load_destinations(server: Server, transactions: Iterable[Transaction]) -> di
     retry later.
     """
     transactions = list(transactions)
-    distinct = list(dict.fromkeys(account_of(t.to_address) for t in transactions))
+    assets: dict[str, dict[int, Asset]] = {}
+    for transaction in transactions:
+        assets.setdefault(account_of(transaction.to_address), {})[transaction.asset_id] = transaction.asset
+    distinct = list(assets)
     with ThreadPoolExecutor(max_workers=min(LOOKUP_CONCURRENCY, max(len(distinct), 1))) as pool:
-        accounts = dict(zip(distinct, pool.map(lambda a: _load_account(server, a), distinct),
-                            strict=True))
+        accounts = dict(zip(distinct, pool.map(
+            lambda account: _load_account(server, account, list(assets[account].values())), distinct),
+            strict=True))
     out: dict[str, Destination] = {}
     for transaction in transactions:
         account = account_of(transaction.to_address)

@@ -55,18 +55,24 @@ HELD_TX_CODES = frozenset({
 # Operation codes that end a deposit in error, with what the wallet or anchor has to fix.
 FAILED_OP_REASONS = {
     "op_line_full": "the destination's trustline limit is too low to receive this amount",
-    "op_not_authorized": "the destination is not authorized to hold the asset",
     "op_src_not_authorized": "the distribution account is not authorized to send the asset",
     "op_no_issuer": "the asset's issuer account does not exist",
 }
 
 
-def apply_outcome(outcome: Outcome, settings: Settings) -> None:
-    """Route every deposit of a settled submission; a pending outcome changes nothing."""
+def apply_outcome(outcome: Outcome, settings: Settings, released: Callable[[], object] | None = None
+                  ) -> None:
+    """Route every deposit of a settled submission; a pending outcome changes nothing.
+
+    ``released`` is called as soon as the channel is free again, before the deposits are
+    routed, so the pipeline refills it while this worker completes them.
+    """
     if outcome.state == SubmissionState.PENDING:
         return
     submission = outcome.submission
     channels.release(submission.channel, submission.hash)
+    if released is not None and submission.channel:
+        released()
     items: dict[uuid.UUID, list] = defaultdict(list)
     for item in submission.items.order_by(SubmissionItem.op_index):
         items[item.transaction_id].append(item)
@@ -146,11 +152,12 @@ def _failed(items: dict[uuid.UUID, list], outcome: Outcome) -> None:
 def _route_failure(transaction_id: uuid.UUID, tx_code: str | None, op_code: str | None,
                    submission: Submission) -> None:
     where = f"transaction {submission.hash}"
-    if op_code in ("op_no_trust", "op_no_destination", "op_already_exists"):
+    if op_code in ("op_no_trust", "op_not_authorized", "op_no_destination", "op_already_exists"):
         forget(Transaction.get_by_id(transaction_id).to_address)  # look at the account afresh
-    if op_code == "op_no_trust":
-        # The trustline went away since the check; the check decides again (claimable
-        # balance or pending_trust).
+    if op_code in ("op_no_trust", "op_not_authorized"):
+        # The trustline went away or lost its authorization since the check (or since the
+        # remembered answer); the check decides again on a fresh read (claimable balance or
+        # pending_trust, as Polaris treats an unauthorized trustline).
         back_to_ready([transaction_id])
     elif op_code in ("op_no_destination", "op_already_exists"):
         # The account went away, or exists after all (the read that said it did not came
@@ -194,12 +201,14 @@ def _block(transaction_id: uuid.UUID, message: str) -> None:
 
 
 def conclude(outcome: Outcome, settings: Settings, *, bump: Callable[[Submission], Outcome | None],
-             look_again: Callable[[Submission], object]) -> DepositResult:
+             look_again: Callable[[Submission], object], released: Callable[[], object] | None = None
+             ) -> DepositResult:
     """What a submit or settle outcome means for its deposits, for both ways of paying them.
 
     Core asked for a higher fee: ``bump`` sends a fee-bump (None if it could not be built).
     A refusal a person must clear holds the deposits; an unknown fate is looked at again
-    later (``look_again``); anything settled is applied.
+    later (``look_again``); anything settled is applied (``released`` hears when its channel
+    is free).
     """
     if outcome.state == SubmissionState.PENDING and outcome.tx_code == "tx_insufficient_fee":
         outcome = bump(outcome.submission) or outcome
@@ -209,5 +218,5 @@ def conclude(outcome: Outcome, settings: Settings, *, bump: Callable[[Submission
     if outcome.state == SubmissionState.PENDING:
         look_again(outcome.submission)
         return DepositResult.PENDING
-    apply_outcome(outcome, settings)
+    apply_outcome(outcome, settings, released)
     return DepositResult(outcome.state)

@@ -25,6 +25,7 @@ from stellar_sdk.exceptions import BaseRequestError, ConnectionError
 from anchor_dramatiq import dbclock
 from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.crashpoints import crash_point
+from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.deposits import multisig
 from anchor_dramatiq.deposits.batch import (
     build_envelope,
@@ -92,8 +93,6 @@ def pay_ready(settings: Settings | None = None) -> DepositResult:
         raise
     finally:
         server.close()
-    if result == DepositResult.PENDING and ready_count(1) and free_channels():
-        send_pay_ready()  # more work and room for it: the next channel fills in parallel
     return result
 
 
@@ -112,6 +111,8 @@ def _pay(server: Server, batch: list, lease: channels.ChannelLease, settings: Se
     if not plan:
         channels.release(lease.public_key, lease.token)
         return DepositResult.NOT_PAYABLE_NOW
+    if ready_count(1) and free_channels():
+        send_pay_ready()  # more work and room for it: the next channel fills while this one builds
     envelope, items = build_envelope(server, plan, distribution, lease, False, settings)
     submission = store_envelope(envelope, items, lease, plan[0][0], False)
     if submission is None:
@@ -133,10 +134,11 @@ def settle_batch(submission_id: int, settings: Settings | None = None) -> Deposi
         return DepositResult.NOTHING_TO_DO
     server = horizon_server(settings)
     try:
-        result = _after(server, settle(server, submission, asynchronous=True), settings)
-        if result not in (DepositResult.PENDING, DepositResult.BLOCKED):
-            pay_ready(settings)  # the channel is free again: give it the next batch now
-        return result
+        # While its first POST is younger than a ledger the envelope may simply not have
+        # reached a close yet: look without POSTing it again (nor backing off).
+        first_ledger = _first_post_age_s(submission) < ledger_pace(server)[1]
+        return _after(server, settle(server, submission, asynchronous=True, resubmit=not first_ledger),
+                      settings)
     finally:
         server.close()
 
@@ -147,13 +149,28 @@ def _after(server: Server, outcome: Outcome, settings: Settings) -> DepositResul
         return submit_async(server, bumped) if bumped is not None else None
 
     return conclude(outcome, settings, bump=bump, look_again=lambda submission: send_settle_batch(
-        submission.id, next_look_ms(server, submission)))
+        submission.id, next_look_ms(server, submission)),
+        released=send_pay_ready)  # the channel is free: another worker refills it at once
+
+
+def _first_post_age_s(submission: Submission) -> float:
+    """Seconds since the envelope was first POSTed (infinite if it has been POSTed again)."""
+    if (submission.attempts or 0) > 1 or submission.submitted_at is None:
+        return math.inf
+    return (utcnow() - submission.submitted_at).total_seconds()
 
 
 def next_look_ms(server: Server, submission: Submission) -> int:
-    """When to look at a pipelined envelope: just after the next close, then after 2, 4, 8…
-    ledgers (its POST count), at most a minute, jittered, so a surge is never polled tight."""
+    """When to look at a pipelined envelope, so its channel is refilled soon after the close
+    that took it: half a ledger after its first POST, then every third of a ledger until that
+    POST is a ledger old (the close time is not known to better than a second, so it is
+    sampled); then after 2, 4, 8… ledgers (its POST count), at most a minute. Jittered: a
+    surge is never polled tight."""
     _, close_s = ledger_pace(server)
+    age = _first_post_age_s(submission)
+    if age < close_s:
+        delay = close_s / 2 if age < close_s / 4 else close_s / 3
+        return int(delay * random.uniform(0.9, 1.1) * 1000)
     attempts = max(1, submission.attempts or 1)
     delay = min(MAX_LOOK_DELAY_S, close_s * 2 ** (attempts - 1)) * random.uniform(0.9, 1.2)
     return int((delay + LOOK_MARGIN_S) * 1000)

@@ -15,9 +15,9 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from peewee import Case
-from stellar_sdk import MuxedAccount
 
 from anchor_dramatiq.db import STROOP, utcnow
+from anchor_dramatiq.deposits.destination import account_of
 from anchor_dramatiq.deposits.messages import send_pay_ready, send_submit
 from anchor_dramatiq.errors import DepositRejected
 from anchor_dramatiq.models import Asset, Channel, Transaction
@@ -90,7 +90,7 @@ def check_destination_address(address: str | None) -> str | None:
     if not address:
         return "the deposit has no destination account (to_address)"
     try:
-        MuxedAccount.from_account(address)
+        account_of(address)
     except ValueError:
         return f"destination {address!r} is not a Stellar account (G...) or muxed account (M...)"
     return None

@@ -10,7 +10,6 @@ import functools
 import importlib
 import inspect
 import logging
-import uuid
 from collections.abc import Sequence
 
 from anchor_dramatiq.config import ConfigError, get_settings
@@ -105,8 +104,6 @@ def rails_for(path: str) -> RailsIntegration:
     return load_rails(path)
 
 
-def notify_rails(transaction_id: uuid.UUID, old_status: str, new_status: str) -> None:
+def notify_rails(transaction: Transaction, old_status: str, new_status: str) -> None:
     """Status listener: hand the committed change to the integration's ``on_status_change``."""
-    transaction = Transaction.get_or_none(Transaction.id == transaction_id)
-    if transaction is not None:
-        rails_for(get_settings().rails).on_status_change(transaction, old_status)
+    rails_for(get_settings().rails).on_status_change(transaction, old_status)

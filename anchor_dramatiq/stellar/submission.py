@@ -170,8 +170,9 @@ def new_submission(envelope: TransactionEnvelope | FeeBumpTransactionEnvelope, *
     tx = inner.transaction
     bounds = tx.preconditions.time_bounds if tx.preconditions else None
     ledgers = tx.preconditions.ledger_bounds if tx.preconditions else None
+    envelope_hash = envelope.hash_hex()
     submission = Submission.create(
-        hash=envelope.hash_hex(), inner_hash=inner.hash_hex(),
+        hash=envelope_hash, inner_hash=envelope_hash if inner is envelope else inner.hash_hex(),
         source_account=tx.source.account_id, sequence=tx.sequence,
         envelope_xdr=envelope.to_xdr(), max_time=bounds.max_time if bounds else 0,
         max_ledger=(ledgers.max_ledger or None) if ledgers else None,

@@ -85,7 +85,8 @@ def test_a_channel_with_a_transaction_in_flight_is_never_handed_a_second(db, bro
         assert len(waiting) == 5  # the rest wait for the channel, unclaimed
 
         sim.close_ledger()
-        assert settle_batch(first.id, settings) == "succeeded"  # settled, released, refilled
+        assert settle_batch(first.id, settings) == "succeeded"  # settled, released: a refill is sent
+        assert pay_ready(settings) == "pending"  # what that refill does
         first, second = deposit_submissions()
         assert first.state == "succeeded" and second.state == "submitted"
         assert second.channel == first.channel and second.sequence == first.sequence + 1

@@ -24,7 +24,7 @@ def test_transition_is_a_guarded_compare_and_set(db):
     row = Transaction.create(stellar_account="GA", asset=asset, kind="withdrawal",
                              status="pending_user_transfer_start")
     heard = []
-    listener = on_status_change(lambda *args: heard.append(args))
+    listener = on_status_change(lambda transaction, old, new: heard.append((transaction.id, old, new)))
     try:
         assert transition(row.id, ["pending_user_transfer_start"], "pending_anchor", amount_in="5")
         assert not transition(row.id, ["pending_user_transfer_start"], "pending_anchor")
