@@ -47,12 +47,12 @@ POLARIS_DIR = REPO / "bench" / "polaris"
 sys.path[:0] = [str(REPO / "tests"), str(POLARIS_DIR), str(REPO), str(REPO / "bench")]
 
 import dramatiq  # noqa: E402
+from chain import Chain  # noqa: E402
 from dramatiq.brokers.rabbitmq import RabbitmqBroker  # noqa: E402
 from harness import Polaris  # noqa: E402
 from polaris_venv import ensure_venv  # noqa: E402
 from simnet_process import SimnetProcess  # noqa: E402
 from stellar_sdk import HashMemo, Keypair, Server, TransactionBuilder  # noqa: E402
-from support.chain import Chain  # noqa: E402
 from support.services import PostgresServer, RabbitServer  # noqa: E402
 
 from anchor_dramatiq import config  # noqa: E402
