@@ -6,7 +6,7 @@ path must contain). Faults are consulted in the order they were added.
 
 Kinds and their parameters:
 
-- ``submit_timeout`` (POST /transactions): 504 ``transaction_submission_timeout``.
+- ``submit_timeout`` (POST /transactions and /transactions_async): 504 ``transaction_submission_timeout``.
   ``applied=True`` lets the transaction into the network first (it lands in the next ledger),
   ``applied=False`` answers without submitting it.
 - ``submit_error`` (POST /transactions and /transactions_async): a 5xx problem,
@@ -20,14 +20,15 @@ Kinds and their parameters:
   balancer with no ready backend, a rate limiter, a proxy): ``status`` 404 (default, Horizon's
   not_found body), 429 (the rate-limit body), 500, 502, 503 or 504, and no ``Latest-Ledger``
   header -- nothing in it says which ledger any node has seen. Use ``match`` for paths.
-- ``submit_rejected`` (POST /transactions): HTTP ``status`` 429 (default), 403 or 413 with a
-  problem body without result codes; ``applied`` as for ``submit_error`` (default False).
+- ``submit_rejected`` (POST /transactions and /transactions_async): HTTP ``status`` 429
+  (default), 403 or 413 with a problem body without result codes; ``applied`` as for
+  ``submit_error`` (default False).
 - ``lagging_node``: hash lookups (GET /transactions/{hash}) answer as a node ``ledgers``
   behind (default 3): 404 for transactions applied in the last ``ledgers`` ledgers, and a
   ``Latest-Ledger`` header of the lagging ledger. /accounts answers stay current.
-- ``resubmit_refused`` (POST /transactions): an envelope that already applied is answered
-  400 with result code ``code``, ``tx_too_late`` (default) or ``tx_bad_seq``, as a real
-  network may answer a resubmission.
+- ``resubmit_refused`` (POST /transactions and /transactions_async): an envelope that already
+  applied is answered 400 (async: ``tx_status`` ERROR) with result code ``code``,
+  ``tx_too_late`` (default) or ``tx_bad_seq``, as a real network may answer a resubmission.
 
 Stellar RPC faults (``POST /rpc``; ``match`` is tested against ``/rpc/<method>``):
 

@@ -100,14 +100,27 @@ async def post_transaction(request: web.Request) -> web.Response:
 
 
 async def post_transaction_async(request: web.Request) -> web.Response:
+    """Admit without waiting: 201 PENDING, 409 DUPLICATE, 503 TRY_AGAIN_LATER, 400 ERROR.
+
+    The submission faults apply here as on the synchronous endpoint (what stands in front of
+    Horizon answers the same way whichever endpoint is behind it): a 504, a 5xx or a 429 without
+    result codes, before or after the transaction was let in, and a refused resubmission.
+    """
     ctx = ctx_of(request)
+    net = ctx.net
     env = await _read_envelope(request)
     if isinstance(env, web.Response):
         return env
-    fault = ctx.faults.take(("submit_error", "reset"), "submit", request.path)
+    fault = ctx.faults.take(SUBMIT_KINDS, "submit", request.path)
     if fault is not None and not fault.params["applied"]:
         return _fault_response(request, fault, env)
-    admission = ctx.net.submit(env)
+    if net.lookup(env.hash_hex) is not None and fault is None:
+        refused = ctx.faults.take(("resubmit_refused",), "submit", request.path)
+        if refused is not None:
+            result = tx_result(min_fee(env, net.base_fee), TxCode[_TX_CODES[refused.params["code"]]])
+            return hal({"tx_status": ERROR, "hash": env.hash_hex,
+                        "error_result_xdr": result.to_xdr()}, ASYNC_STATUS[ERROR])
+    admission = net.submit(env)
     if fault is not None:
         return _fault_response(request, fault, env)
     body = {"tx_status": admission.status, "hash": env.hash_hex}

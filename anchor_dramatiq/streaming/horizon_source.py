@@ -12,6 +12,7 @@ streamer reconnects, which pages first again). The reconcile sweep builds its re
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,6 +30,8 @@ from anchor_dramatiq.payments.records import (
 from anchor_dramatiq.stellar.horizon import horizon_server_async
 from anchor_dramatiq.streaming.cursor import after_ledger
 from anchor_dramatiq.streaming.source import Item
+
+log = logging.getLogger(__name__)
 
 
 class HorizonSource:
@@ -57,7 +60,10 @@ class HorizonSource:
         return Item(incoming, token, record.get("created_at"))
 
     async def items(self, cursor: str) -> AsyncIterator[Item]:
-        await self._latest()
+        try:  # only the lag figures use it: a failed look must not hold the payments back
+            await self._latest()
+        except Exception as exc:
+            log.debug("latest ledger unknown for %s (%s)", self.account, type(exc).__name__)
         while True:  # catch up a full page at a time; what is left (less than a page) streams
             records = (await payments_request(self.server, self.account, cursor).call()
                        )["_embedded"]["records"]

@@ -250,3 +250,25 @@ def test_new_fault_parameters_are_checked():
     assert faults.add("submit_rejected").params == {"status": 429, "applied": False}
     assert faults.add("lagging_node").params == {"ledgers": 3}
     assert faults.add("resubmit_refused").params == {"code": "tx_too_late"}
+
+
+def test_async_submission_takes_the_same_faults(sim, no_retry_server, funded):
+    """POST /transactions_async: a 504 or a 429 without codes may hide an admitted transaction,
+    and a resubmission of an applied envelope may be refused with tx_bad_seq."""
+    a, b = funded(), funded()
+    tx = build(no_retry_server, sim.passphrase, a, pay(b.public_key, "2"))
+    sim.add_fault("submit_rejected", status=429, applied=False, count=1)
+    with pytest.raises(BadRequestError) as info:
+        no_retry_server.submit_transaction_async(tx)
+    assert info.value.status == 429 and not (info.value.extras or {}).get("result_codes")
+    sim.add_fault("submit_timeout", applied=True, count=1)
+    with pytest.raises(BadResponseError) as timeout:
+        no_retry_server.submit_transaction_async(tx)
+    assert timeout.value.status == 504
+    sim.wait_for_ledgers(2)
+    assert sim.transaction(tx.hash_hex()) is not None  # it landed all the same
+    assert sim.balance(b.public_key) == Decimal("10002")
+    sim.add_fault("resubmit_refused", code="tx_bad_seq", count=1)
+    refused = requests.post(f"{sim.url}/transactions_async", data={"tx": tx.to_xdr()}, timeout=5)
+    assert refused.status_code == 400 and refused.json()["tx_status"] == "ERROR"
+    assert sim.faults() == []
