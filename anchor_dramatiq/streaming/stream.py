@@ -69,6 +69,9 @@ class AccountStream:
             except asyncio.CancelledError:
                 raise
             except StreamSilent:
+                # An idle account's stream is silent too: reconnecting is routine, not a failure
+                # that should push the next attempt further out.
+                self.backoff.reset()
                 log.warning("stream for %s silent for %.0fs; reconnecting", self.account,
                             self.settings.stream_silence_timeout)
             except Exception as exc:

@@ -38,7 +38,7 @@ from typing import Any
 import pika
 from peewee import InterfaceError, OperationalError
 from stellar_sdk import Asset as SdkAsset
-from stellar_sdk import Keypair, Server, TextMemo, TransactionBuilder
+from stellar_sdk import Keypair, Server, TextMemo, TransactionBuilder, TransactionEnvelope
 from support.factories import make_asset
 from support.paths import REPO, TESTS
 from support.processes import Process, bin_path, scheduler_argv
@@ -259,19 +259,22 @@ class ChaosRun:
 
     # ------------------------------------------------------------------ setup
 
-    def _submit(self, source: Keypair, build: Callable[[TransactionBuilder], object],
-                signers: list[Keypair] | None = None, wait: bool = True) -> str:
+    def _envelope(self, source: Keypair, build: Callable[[TransactionBuilder], object],
+                  signers: list[Keypair] | None = None) -> TransactionEnvelope:
         with Server(self.sim.url) as server:
             builder = TransactionBuilder(server.load_account(source.public_key), self.sim.passphrase, 100)
-            build(builder)
-            envelope = builder.set_timeout(120).build()
-            for signer in signers or [source]:
-                envelope.sign(signer)
-            if not wait:
-                server.submit_transaction_async(envelope)
-                return envelope.hash_hex()
+        build(builder)
+        envelope = builder.set_timeout(120).build()
+        for signer in signers or [source]:
+            envelope.sign(signer)
+        return envelope
+
+    def _submit(self, source: Keypair, build: Callable[[TransactionBuilder], object],
+                signers: list[Keypair] | None = None) -> str:
+        envelope = self._envelope(source, build, signers)
+        with Server(self.sim.url) as server:
             server.submit_transaction(envelope)
-            return envelope.hash_hex()
+        return envelope.hash_hex()
 
     def setup_chain(self) -> None:
         self.issuer, self.distribution = Keypair.random(), Keypair.random()
@@ -385,18 +388,30 @@ class ChaosRun:
         return transaction_id, memo, amount
 
     def _pay(self, payer: Keypair, transaction_id: uuid.UUID, memo: str, amount: Decimal) -> None:
-        """The wallet pays the withdrawal (async submission: simnet's 504 faults are for the anchor)."""
+        """The wallet pays the withdrawal once: one envelope, submitted asynchronously again
+        (the same envelope) while no answer says it was admitted and it has not landed, as a
+        careful wallet does under simnet's submission faults (a wallet that built a second
+        envelope after a 504 would pay twice, and the anchor would rightly leave that one
+        unmatched)."""
+        envelope = None
         for attempt in range(20):
             try:
-                tx_hash = self._submit(payer, lambda b: (
-                    b.append_payment_op(self.distribution.public_key, self.usd, str(amount)),
-                    b.add_memo(TextMemo(memo))), wait=False)
+                if envelope is None:
+                    envelope = self._envelope(payer, lambda b: (
+                        b.append_payment_op(self.distribution.public_key, self.usd, str(amount)),
+                        b.add_memo(TextMemo(memo))))
+                if self.sim.transaction(envelope.hash_hex()) is not None:
+                    break
+                with Server(self.sim.url) as server:
+                    server.submit_transaction_async(envelope)
                 break
-            except Exception as exc:  # noqa: BLE001 - TRY_AGAIN_LATER and the like: try again
+            except Exception as exc:  # noqa: BLE001 - TRY_AGAIN_LATER, 429, 504 and the like: try again
                 if attempt == 19:
                     self.errors.append(f"withdrawal {transaction_id}: payment not submitted: {exc}")
                     return
                 time.sleep(0.3)
+        assert envelope is not None
+        tx_hash = envelope.hash_hex()
         deadline = time.monotonic() + 30
         while self.sim.transaction(tx_hash) is None:
             if time.monotonic() > deadline:
@@ -449,7 +464,10 @@ class ChaosRun:
                      for k in range(cfg.rabbit_restarts)]
         postgres_at = [start + cfg.duration * (k + 1.5) / (cfg.postgres_restarts + 1.5)
                        for k in range(cfg.postgres_restarts)]
-        after_payout_at = [start + cfg.duration * (k + 1) / (cfg.postgres_crashes_after_payout + 1)
+        # Armed at the start of each share of the run and left armed until a payout call takes
+        # it: payouts come in bursts (after a recovery, a batch of matches), so arming late in
+        # the window could miss them all.
+        after_payout_at = [start + 5 + cfg.duration * k / cfg.postgres_crashes_after_payout
                            for k in range(cfg.postgres_crashes_after_payout)]
         self.armed: Counter = Counter()
         self.armed_ids: dict[int, str] = {}
