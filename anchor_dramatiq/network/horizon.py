@@ -118,6 +118,15 @@ class HorizonNetwork:
             return NotFound(tx_hash, answer.latest_ledger)
         return NoReply(f"transaction {tx_hash}: {answer.summary}")
 
+    def history_range(self) -> tuple[int, int] | NoReply:
+        """The ledgers whose history this Horizon holds (``history_elder_ledger`` ..
+        ``history_latest_ledger``): a gap is filled from it only when it holds every ledger."""
+        answer = read(self.server, "/")
+        body = answer.body or {}
+        if not answer.found or "history_elder_ledger" not in body:
+            return NoReply(f"history range: {answer.summary}")
+        return int(body["history_elder_ledger"]), int(body["history_latest_ledger"])
+
     # ------------------------------------------------------------------ incoming payments
 
     def incoming(self, account_ids: Sequence[str], cursor: str | None, limit: int = PAGE_LIMIT

@@ -32,8 +32,9 @@ from anchor_dramatiq.network.answers import (
     PaymentsAnswer,
     SubmitAnswer,
 )
-from anchor_dramatiq.network.common import capped_bid, refusal_codes, toid
+from anchor_dramatiq.network.common import capped_bid, refusal_codes
 from anchor_dramatiq.network.interface import AssetKey
+from anchor_dramatiq.paging import event_id, ledger_of, toid
 from anchor_dramatiq.vocabulary import NetworkApi
 
 PAGE_LIMIT = 200
@@ -171,7 +172,7 @@ class RpcNetwork:
             health = self.server.get_health()
         except NOT_ANSWERED:
             return None
-        resume = rpc_events.cursor_ledger(cursor)  # the first ledger still to read (in part)
+        resume = ledger_of(cursor)  # the first ledger still to read (in part)
         if resume < health.oldest_ledger:
             return Gap(cursor, resume - 1, health.oldest_ledger, health.latest_ledger)
         return None
@@ -182,7 +183,7 @@ class RpcNetwork:
 
 def _end_of(ledger: int) -> str:
     """The cursor after every event of ``ledger``."""
-    return rpc_events.event_cursor(ledger + 1)
+    return event_id(ledger + 1)
 
 
 def _no_reply(what: str, exc: Exception) -> NoReply:
