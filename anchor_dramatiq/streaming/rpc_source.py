@@ -96,6 +96,8 @@ class RpcSource:
             if not streaming:
                 streaming = True
                 await self._gap_closed()
+            if answer.ignored and self.meter is not None:
+                self.meter.ignored(self.account, answer.ignored)
             for row in answer.rows:
                 yield _item(row)
             if answer.cursor != cursor:
