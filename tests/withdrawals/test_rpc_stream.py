@@ -1,6 +1,7 @@
 """The streamer over Stellar RPC on simnet: an event no asset contract of ours emitted, a cursor
 older than RPC's retention (filled from Horizon, or held without one), and the streamer
-SIGKILLed mid-stream. Every payment recorded once, none skipped."""
+SIGKILLed mid-stream. Every payment recorded once, none skipped. And the reconcile sweep over
+RPC, within and beyond the node's retention."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from anchor_dramatiq.metrics import StreamMeter
 from anchor_dramatiq.models import Cursor, Payment, Transaction
 from anchor_dramatiq.paging import event_id, is_event_id
 from anchor_dramatiq.payments.process import process_payment
+from anchor_dramatiq.payments.reconcile import reconcile_configured
 from anchor_dramatiq.streaming.cursor import pin_cursor
 from anchor_dramatiq.vocabulary import NetworkApi
 from simnet import Simnet
@@ -203,3 +205,36 @@ def test_rpc_streamer_sigkilled_and_restarted_mid_stream(
     assert_each_paid_once(withdrawals, rails_log_of(env))
     assert "streaming payments of" in restarted[0].log()
     assert all(is_event_id(p.paging_token) for p in Payment.select())
+
+
+def test_reconcile_over_rpc_records_what_the_stream_missed(sim: Simnet, db: str) -> None:
+    chain = Chain(sim)
+    asset = chain.register()
+    withdrawal = make_withdrawal(asset, chain.account, memo="rec")
+    chain.pay("10", TextMemo("rec"))
+    chain.pay("4", TextMemo("other"), destination=chain.muxed(3))
+    stream_over_rpc(sim)
+    recorded = reconcile_configured(config.get_settings(), [chain.account])
+    assert set(recorded) == payments_to(sim, chain.account) and len(recorded) == 2
+    assert all(is_event_id(p.paging_token) for p in Payment.select())  # read over RPC
+    assert reconcile_configured(config.get_settings(), [chain.account]) == []  # nothing new
+    process_payment(Payment.get(Payment.memo == "rec").operation_id)
+    assert Transaction.get_by_id(withdrawal.id).status == "pending_anchor"
+
+
+def test_reconcile_over_rpc_reads_no_further_back_than_retention(
+        short_sim: Simnet, db: str, caplog: pytest.LogCaptureFixture) -> None:
+    """What RPC no longer keeps is the streamer's gap fill's to read, not this sweep's: it says
+    where it starts and records what the node keeps."""
+    chain = Chain(short_sim)
+    asset = chain.register()
+    make_withdrawal(asset, chain.account, memo="late")
+    chain.pay("10", TextMemo("old"))
+    short_sim.wait_for_ledgers(WINDOW + 5)
+    recent = chain.pay("4", TextMemo("late"))
+    stream_over_rpc(short_sim)
+    with caplog.at_level(logging.WARNING, logger="anchor_dramatiq.payments.reconcile"):
+        recorded = reconcile_configured(config.get_settings(), [chain.account])
+    assert [Payment.get(Payment.operation_id == op).transaction_hash for op in recorded] == \
+        [recent["hash"]]
+    assert any("older than its retention" in r.getMessage() for r in caplog.records)
