@@ -37,6 +37,7 @@ from anchor_dramatiq.network.answers import (
 )
 from anchor_dramatiq.network.common import capped_bid, epoch, refusal_codes
 from anchor_dramatiq.network.interface import AssetKey
+from anchor_dramatiq.paging import as_horizon_cursor
 from anchor_dramatiq.payments.records import is_incoming, needs_transaction, payment_fields
 from anchor_dramatiq.stellar.answers import Answer, read
 from anchor_dramatiq.vocabulary import NetworkApi
@@ -140,7 +141,7 @@ class HorizonNetwork:
             if isinstance(head, NoReply):
                 return head
             cursor = str((head.sequence + 1) << 32)  # the first operation after that ledger
-        query = urlencode({"join": "transactions", "cursor": cursor, "order": "asc",
+        query = urlencode({"join": "transactions", "cursor": as_horizon_cursor(cursor), "order": "asc",
                            "limit": min(limit, PAGE_LIMIT)})
         answer = read(self.server, f"/accounts/{account}/payments?{query}")
         if not answer.found:

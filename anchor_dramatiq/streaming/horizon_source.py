@@ -17,6 +17,7 @@ from typing import Any
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.errors import StreamSilent
+from anchor_dramatiq.paging import as_horizon_cursor
 from anchor_dramatiq.payments.records import (
     PAGE,
     Record,
@@ -57,6 +58,7 @@ class HorizonSource:
         return Item(incoming, token, record.get("created_at"))
 
     async def items(self, cursor: str) -> AsyncIterator[Item]:
+        cursor = as_horizon_cursor(cursor)  # a cursor an RPC source stored is an event id
         await self._latest()
         while True:  # catch up a full page at a time; what is left (less than a page) streams
             records = (await payments_request(self.server, self.account, cursor).call()

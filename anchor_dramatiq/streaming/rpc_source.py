@@ -131,7 +131,7 @@ class RpcSource:
                 raise await self._hold(f"{what}: {held}", last - first + 1)
             cursor = as_horizon_cursor(gap.cursor)
             while ledger_of(cursor) < gap.oldest_ledger:
-                page = await asyncio.to_thread(history.incoming, [self.account], cursor, PAGE_LIMIT)
+                page = await asyncio.to_thread(history.incoming, [self.account], cursor)
                 if not isinstance(page, PaymentPage):
                     raise await self._hold(f"{what}: Horizon did not answer ({page})",
                                            last - first + 1)

@@ -125,6 +125,21 @@ def test_an_event_not_from_the_assets_contract_is_not_credited(sim: Simnet, db: 
     assert sample(meter.ignored_events, chain.account) >= 1
 
 
+def test_back_on_horizon_from_a_cursor_rpc_stored(sim: Simnet, db: str) -> None:
+    """An anchor that streamed over RPC and switches back: Horizon resumes from the event id."""
+    chain = Chain(sim)
+    chain.register()
+    pin_cursor(chain.account, event_id(sim.latest_ledger))
+    chain.pay("10", TextMemo("after the switch"))
+    config.configure(config.get_settings().replace(horizon_url=sim.url, stream_silence_timeout=5.0))
+    with streamer(StreamMeter()):
+        wait_until(lambda: Payment.select().count() >= 1, 30, "the payment recorded")
+        wait_until(lambda: not is_event_id(cursor_of(chain.account).paging_token), 30,
+                   "the cursor in Horizon's form")
+    [row] = Payment.select()
+    assert row.memo == "after the switch" and not is_event_id(row.paging_token)
+
+
 def test_a_cursor_older_than_retention_is_filled_from_horizon(short_sim: Simnet, db: str,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     chain = Chain(short_sim)
