@@ -41,6 +41,10 @@ from anchor_dramatiq.streaming.source import Item
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0  # between polls once caught up (a ledger closes every ~5 s)
+# A quiet account's cursor is stored when it is this many ledgers past the stored one (about a
+# minute), not at every poll: it stays well inside RPC's retention, and a restart re-reads
+# at most that many empty ledgers.
+CURSOR_EVERY_LEDGERS = 12
 
 
 class SourceUnavailable(Exception):
@@ -80,6 +84,7 @@ class RpcSource:
 
     async def items(self, cursor: str) -> AsyncIterator[Item]:
         cursor = as_event_cursor(cursor)
+        stored = ledger_of(cursor)  # the ledger of the last cursor handed to the writer
         streaming = False  # a page came from RPC on this connection (any gap is behind us)
         seen, seen_at = self.latest_ledger, time.monotonic()
         while True:
@@ -92,6 +97,7 @@ class RpcSource:
                     yield item
                     cursor = item.paging_token
                 cursor = as_event_cursor(cursor)
+                stored = ledger_of(cursor)
                 continue
             if not streaming:
                 streaming = True
@@ -100,8 +106,10 @@ class RpcSource:
                 self.meter.ignored(self.account, answer.ignored)
             for row in answer.rows:
                 yield _item(row)
-            if answer.cursor != cursor:
-                yield Item(None, answer.cursor, None)  # past the events that were not payments
+            if answer.cursor != cursor and (answer.rows or answer.ignored or ledger_of(
+                    answer.cursor) - stored >= CURSOR_EVERY_LEDGERS):
+                yield Item(None, answer.cursor, None)  # past what the page read
+                stored = ledger_of(answer.cursor)
             cursor = answer.cursor
             self.pages += 1
             latest = answer.latest_ledger
