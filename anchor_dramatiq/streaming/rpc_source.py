@@ -31,7 +31,6 @@ from anchor_dramatiq.metrics import StreamMeter
 from anchor_dramatiq.network.answers import Gap, NoReply, PaymentPage
 from anchor_dramatiq.network.factory import history_for, rpc_for
 from anchor_dramatiq.network.horizon import HorizonNetwork
-from anchor_dramatiq.network.rpc import PAGE_LIMIT
 from anchor_dramatiq.paging import as_event_cursor, as_horizon_cursor, end_of_ledger, ledger_of, toid
 from anchor_dramatiq.payments.records import Record
 from anchor_dramatiq.streaming.cursor import clear_gap, note_gap
@@ -41,6 +40,7 @@ from anchor_dramatiq.streaming.source import Item
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0  # between polls once caught up (a ledger closes every ~5 s)
+EVENTS_PER_REQUEST = 1000  # getEvents' limit per request (stellar-rpc allows up to 10,000)
 # A quiet account's cursor is stored when it is this many ledgers past the stored one (about a
 # minute), not at every poll: it stays well inside RPC's retention, and a restart re-reads
 # at most that many empty ledgers.
@@ -89,7 +89,7 @@ class RpcSource:
         seen, seen_at = self.latest_ledger, time.monotonic()
         while True:
             answer = await asyncio.to_thread(self.network.incoming, [self.account], cursor,
-                                             PAGE_LIMIT)
+                                             EVENTS_PER_REQUEST)
             if isinstance(answer, NoReply):
                 raise SourceUnavailable(answer.summary)
             if isinstance(answer, Gap):
