@@ -15,13 +15,12 @@ from anchor_dramatiq.errors import PermanentError, RefundRefused
 from anchor_dramatiq.models import Refund
 from anchor_dramatiq.payments import outbox, process
 from anchor_dramatiq.payments.accounts import watched_accounts
-from anchor_dramatiq.payments.reconcile import reconcile
+from anchor_dramatiq.payments.reconcile import reconcile_configured
 from anchor_dramatiq.payments.refund_submit import pay_refund
 from anchor_dramatiq.payments.refunds import request_refund
 from anchor_dramatiq.payments.rematch import rematch_all
 from anchor_dramatiq.periodic import periodic
 from anchor_dramatiq.queues import ActorName, Queue
-from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.vocabulary import RefundState, SubmissionState
 
 log = logging.getLogger(__name__)
@@ -107,11 +106,6 @@ def publish_pending_payments() -> None:
 def reconcile_payments() -> None:
     """Record payments the streams missed since the oldest waiting withdrawal, and match them."""
     settings = get_settings()
-    secret_key = settings.key()
-    server = horizon_server(settings)
-    try:
-        recorded = reconcile(server, watched_accounts(secret_key))
-    finally:
-        server.close()
+    recorded = reconcile_configured(settings, watched_accounts(settings.key()))
     if recorded:
         outbox.publish(dramatiq.get_broker(), recorded)

@@ -181,9 +181,21 @@ class StreamMeter:
             "anchor_stream_lag_seconds", "Seconds from the close of the last recorded record's "
             "ledger to its recording, per account", ["account"], registry=None)
 
+        self.gap_ledgers = Gauge(
+            "anchor_stream_gap_ledgers", "Ledgers after an account's cursor that its RPC node no "
+            "longer keeps and that are not recorded yet (0: none), per account", ["account"],
+            registry=None)
+        self.ignored_events = Counter(
+            "anchor_stream_events_ignored", "RPC events to an account not recorded as payments: "
+            "not emitted by the asset's own contract (never credited), or not a payment (a "
+            "merge, a trade), per account", ["account"], registry=None)
+        self.held = Gauge(
+            "anchor_stream_held", "1 while an account's stream is stopped on such a gap it cannot "
+            "fill (no Horizon with that history answered), per account", ["account"], registry=None)
+
     def collectors(self) -> list[Any]:
         return [self.recorded_total, self.batch_records, self.batch_seconds, self.lag_ledgers,
-                self.lag_seconds]
+                self.lag_seconds, self.gap_ledgers, self.ignored_events, self.held]
 
     def recorded(self, account: str, records: int, inserted: int, seconds: float,
                  lag_ledgers: int | None, lag_seconds: float | None) -> None:
@@ -195,6 +207,14 @@ class StreamMeter:
             self.lag_ledgers.labels(account).set(lag_ledgers)
         if lag_seconds is not None:
             self.lag_seconds.labels(account).set(lag_seconds)
+
+    def ignored(self, account: str, events: int) -> None:
+        self.ignored_events.labels(account).inc(events)
+
+    def gap(self, account: str, ledgers: int, held: bool) -> None:
+        """``account``'s stream found ``ledgers`` it cannot read over RPC (0: none any more)."""
+        self.gap_ledgers.labels(account).set(ledgers)
+        self.held.labels(account).set(1 if held else 0)
 
 
 def registry(*, multiprocess_dir: str | None = None, extra: list[Any] | None = None) -> Any:

@@ -74,12 +74,18 @@ def _refunds() -> None:
     database.create_tables([Refund], safe=True)
 
 
+def _cursor_gap() -> None:
+    """``anchor_cursor.gap``: a stream held on ledgers its RPC node no longer keeps."""
+    _add_column("anchor_cursor", "gap", "TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _create_tables),
     Migration(2, "indexes", _create_indexes),
     Migration(3, "submission_max_ledger", _add_submission_max_ledger),
     Migration(4, "payouts_and_fences", _payouts_and_fences),
     Migration(5, "refunds", _refunds),
+    Migration(6, "cursor_gap", _cursor_gap),
 )
 
 

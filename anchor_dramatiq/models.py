@@ -300,6 +300,9 @@ class Cursor(BaseModel):
     last_ledger = pw.IntegerField(null=True)
     last_event_at = UTCDateTimeField(null=True)
     updated_at = UTCDateTimeField(default=utcnow)
+    # Why the stream cannot read on from here (ledgers its RPC node no longer keeps), while it
+    # fills them from Horizon or is held; NULL when it streams normally.
+    gap = pw.TextField(null=True)
 
     class Meta:
         table_name = "anchor_cursor"

@@ -13,6 +13,10 @@ Matching is not measured here yet: the batch matcher (``process_payments``) land
 another branch.
 
     python bench/incoming_throughput.py --payments 5000 --payers 20
+    python bench/incoming_throughput.py --payments 5000 --payers 20 --network-api rpc
+
+``--network-api rpc`` runs the streamer on simnet's Stellar RPC (``getEvents``) instead of
+Horizon, from the same cursor.
 """
 
 from __future__ import annotations
@@ -107,6 +111,7 @@ def main() -> int:
     parser.add_argument("--payments", type=int, default=5000)
     parser.add_argument("--payers", type=int, default=20)
     parser.add_argument("--ledger-interval", type=float, default=0.5)
+    parser.add_argument("--network-api", choices=["horizon", "rpc"], default="horizon")
     args = parser.parse_args()
     transactions = max(1, args.payments // OPS)
 
@@ -141,7 +146,8 @@ def main() -> int:
         env.update({"ANCHOR_DATABASE_URL": db_url, "ANCHOR_BROKER_URL": rabbit.url,
                     "ANCHOR_SECRET_KEY": SECRET_KEY, "ANCHOR_HORIZON_URL": sim.url,
                     "ANCHOR_STREAM_START_CURSOR": start_cursor, "ANCHOR_LOG_LEVEL": "WARNING",
-                    "PYTHONUNBUFFERED": "1"})
+                    "PYTHONUNBUFFERED": "1", "ANCHOR_NETWORK_API": args.network_api,
+                    "ANCHOR_RPC_URL": sim.url.rstrip("/") + "/rpc"})
         total = transactions * OPS
         started = time.time()
         streamer = subprocess.Popen([sys.executable, "streamer.py"], env=env, cwd=REPO,
@@ -170,6 +176,7 @@ def main() -> int:
         missing = [memo for memo in expected if seen.get(memo) != OPS]
         cursor = Cursor.get(Cursor.account == chain.distribution.public_key)
         report = {
+            "network_api": args.network_api,
             "payments": total, "transactions": transactions, "payers": args.payers,
             "look_alike_payments": sum(OPS for v in expected.values() if v[1] == fake.issuer),
             "loading_ledger_s": round(loading, 1),

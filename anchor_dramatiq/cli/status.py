@@ -168,6 +168,8 @@ def print_report(data: dict[str, Any]) -> None:
         lag = "-" if row["lag_ledgers"] is None else str(row["lag_ledgers"])
         age = _age(row["last_event_age_seconds"])
         echo(f"  {row['account']} {row['last_ledger'] or '-':>10} {age:>6} {lag:>6}")
+        if row["gap"]:  # ledgers its RPC node no longer keeps: being filled, or held
+            echo(f"    GAP {row['gap']}")
     echo("periodic ticks (actor, last claimed)")
     for actor, age in sorted(data["last_tick_seconds"].items()):
         echo(f"  {actor:<40} {_age(age)} ago")

@@ -23,11 +23,6 @@ def epoch(closed_at: str) -> int:
     return int(dt.datetime.fromisoformat(closed_at.replace("Z", "+00:00")).timestamp())
 
 
-def toid(ledger: int, tx_order: int = 0, op_order: int = 0) -> int:
-    """Horizon's paging token of a ledger, transaction or operation (SEP-less TOID)."""
-    return (ledger << 32) | (tx_order << 12) | op_order
-
-
 def capped_bid(wanted: int, cap: int) -> int:
     return min(max(MIN_BASE_FEE, wanted), cap)
 

@@ -12,10 +12,15 @@ from anchor_dramatiq.vocabulary import NetworkApi
 def network_for(settings: Settings) -> Network:
     """A new client for the configured API; the caller closes it."""
     if settings.network_api == NetworkApi.RPC:
-        settings.require("rpc_url")
-        assert settings.rpc_url is not None
-        return RpcNetwork(settings.rpc_url, settings.network_passphrase, settings.horizon_timeout)
+        return rpc_for(settings)
     return HorizonNetwork(settings.horizon_url, settings.horizon_timeout)
+
+
+def rpc_for(settings: Settings) -> RpcNetwork:
+    """Stellar RPC at ``ANCHOR_RPC_URL`` (required here); the caller closes it."""
+    settings.require("rpc_url")
+    assert settings.rpc_url is not None
+    return RpcNetwork(settings.rpc_url, settings.network_passphrase, settings.horizon_timeout)
 
 
 def history_for(settings: Settings) -> HorizonNetwork:

@@ -37,6 +37,7 @@ from anchor_dramatiq.network.answers import (
 )
 from anchor_dramatiq.network.common import capped_bid, epoch, refusal_codes
 from anchor_dramatiq.network.interface import AssetKey
+from anchor_dramatiq.paging import as_horizon_cursor
 from anchor_dramatiq.payments.records import is_incoming, needs_transaction, payment_fields
 from anchor_dramatiq.stellar.answers import Answer, read
 from anchor_dramatiq.vocabulary import NetworkApi
@@ -118,6 +119,15 @@ class HorizonNetwork:
             return NotFound(tx_hash, answer.latest_ledger)
         return NoReply(f"transaction {tx_hash}: {answer.summary}")
 
+    def history_range(self) -> tuple[int, int] | NoReply:
+        """The ledgers whose history this Horizon holds (``history_elder_ledger`` ..
+        ``history_latest_ledger``): a gap is filled from it only when it holds every ledger."""
+        answer = read(self.server, "/")
+        body = answer.body or {}
+        if not answer.found or "history_elder_ledger" not in body:
+            return NoReply(f"history range: {answer.summary}")
+        return int(body["history_elder_ledger"]), int(body["history_latest_ledger"])
+
     # ------------------------------------------------------------------ incoming payments
 
     def incoming(self, account_ids: Sequence[str], cursor: str | None, limit: int = PAGE_LIMIT
@@ -131,7 +141,7 @@ class HorizonNetwork:
             if isinstance(head, NoReply):
                 return head
             cursor = str((head.sequence + 1) << 32)  # the first operation after that ledger
-        query = urlencode({"join": "transactions", "cursor": cursor, "order": "asc",
+        query = urlencode({"join": "transactions", "cursor": as_horizon_cursor(cursor), "order": "asc",
                            "limit": min(limit, PAGE_LIMIT)})
         answer = read(self.server, f"/accounts/{account}/payments?{query}")
         if not answer.found:

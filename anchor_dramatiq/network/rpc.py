@@ -32,8 +32,9 @@ from anchor_dramatiq.network.answers import (
     PaymentsAnswer,
     SubmitAnswer,
 )
-from anchor_dramatiq.network.common import capped_bid, refusal_codes, toid
+from anchor_dramatiq.network.common import capped_bid, refusal_codes
 from anchor_dramatiq.network.interface import AssetKey
+from anchor_dramatiq.paging import event_id, ledger_of, toid
 from anchor_dramatiq.vocabulary import NetworkApi
 
 PAGE_LIMIT = 200
@@ -124,8 +125,6 @@ class RpcNetwork:
             if isinstance(head, NoReply):
                 return head
             start_ledger = head.sequence
-        elif (gap := self._gap(cursor)) is not None:
-            return gap
         events, reached, latest = [], [], None
         for filters in rpc_events.request_filters(account_ids):
             try:
@@ -135,6 +134,13 @@ class RpcNetwork:
                 # A node that dropped the cursor's ledger meanwhile refuses it: say so.
                 gap = self._gap(cursor) if cursor is not None else None
                 return gap or _no_reply("getEvents", exc)
+            if cursor is not None:
+                # The answer says what the node keeps; one that would start later than the
+                # cursor skips nothing unseen: the page is not taken.
+                gap = (self._gap(cursor) if page.oldest_ledger is None
+                       else _gap_after(cursor, page.oldest_ledger, page.latest_ledger))
+                if gap is not None:
+                    return gap
             events.extend(page.events)
             full = len(page.events) >= limit
             reached.append(page.events[-1].id if full else (page.cursor or _end_of(page.latest_ledger)))
@@ -171,18 +177,23 @@ class RpcNetwork:
             health = self.server.get_health()
         except NOT_ANSWERED:
             return None
-        resume = rpc_events.cursor_ledger(cursor)  # the first ledger still to read (in part)
-        if resume < health.oldest_ledger:
-            return Gap(cursor, resume - 1, health.oldest_ledger, health.latest_ledger)
-        return None
+        return _gap_after(cursor, health.oldest_ledger, health.latest_ledger)
 
     def close(self) -> None:
         self.server.close()
 
 
+def _gap_after(cursor: str, oldest: int, latest: int) -> Gap | None:
+    """A Gap when a node keeping ``oldest`` .. ``latest`` has dropped ledgers after ``cursor``."""
+    resume = ledger_of(cursor)  # the first ledger still to read (in part)
+    if resume < oldest:
+        return Gap(cursor, resume - 1, oldest, latest)
+    return None
+
+
 def _end_of(ledger: int) -> str:
     """The cursor after every event of ``ledger``."""
-    return rpc_events.event_cursor(ledger + 1)
+    return event_id(ledger + 1)
 
 
 def _no_reply(what: str, exc: Exception) -> NoReply:

@@ -26,7 +26,8 @@ from typing import Any
 from stellar_sdk import Asset, MuxedAccount, scval, xdr
 from stellar_sdk.soroban_rpc import EventFilter, EventFilterType, EventInfo
 
-from anchor_dramatiq.network.common import stroops_to_amount, toid
+from anchor_dramatiq.network.common import stroops_to_amount
+from anchor_dramatiq.paging import toid
 from anchor_dramatiq.payments import PAYMENT_TYPES
 from anchor_dramatiq.payments.records import memo_from_envelope, payment_fields
 
@@ -80,15 +81,6 @@ def asset_contract(sep11: str, passphrase: str) -> tuple[Asset, str] | None:
     except (TypeError, ValueError):
         return None
     return asset, asset.contract_id(passphrase)
-
-
-def event_cursor(ledger: int, tx_order: int = 0, op_order: int = 0, index: int = 0) -> str:
-    """An RPC event id: the zero-padded TOID and the event's index (sorts as text)."""
-    return f"{toid(ledger, tx_order, op_order):019d}-{index:010d}"
-
-
-def cursor_ledger(cursor: str) -> int:
-    return int(cursor.split("-", 1)[0]) >> 32
 
 
 def payment_row(event: EventInfo, watched: frozenset[str], passphrase: str,

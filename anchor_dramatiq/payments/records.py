@@ -18,6 +18,7 @@ from typing import Any
 from stellar_sdk import Server, ServerAsync, xdr
 
 from anchor_dramatiq.models import Payment
+from anchor_dramatiq.paging import ledger_of
 from anchor_dramatiq.payments import PAYMENT_TYPES
 
 Record = dict[str, Any]
@@ -32,11 +33,6 @@ def payments_request(server: Server | ServerAsync, account: str, cursor: str | N
     builder = (server.payments().for_account(account).join("transactions")
                .order(desc=descending).limit(limit))
     return builder if cursor is None else builder.cursor(cursor)
-
-
-def ledger_of(paging_token: str) -> int:
-    """The ledger of a TOID paging token (ledger << 32 | tx << 12 | op)."""
-    return int(paging_token) >> 32
 
 
 def is_incoming(record: Record, account: str) -> bool:

@@ -11,13 +11,8 @@ from typing import Any
 
 from anchor_dramatiq.db import database, utcnow
 from anchor_dramatiq.models import Cursor
-from anchor_dramatiq.payments.records import (
-    Record,
-    insert_payments,
-    is_incoming,
-    ledger_of,
-    payment_fields,
-)
+from anchor_dramatiq.paging import ledger_of, position
+from anchor_dramatiq.payments.records import Record, insert_payments, is_incoming, payment_fields
 
 
 def after_ledger(ledger: int) -> str:
@@ -49,8 +44,9 @@ def record_batch(account: str, rows: list[dict[str, Any]], paging_token: str) ->
     database transaction; the operation ids that were new.
 
     ``paging_token`` is the last record the batch covers (a record that is not an incoming
-    payment still moves it). The cursor only moves forward: a second streamer or a replay
-    never winds it back. Any error rolls back the rows and the cursor together.
+    payment still moves it), a Horizon paging token or an RPC event id. The cursor only moves
+    forward (:func:`~anchor_dramatiq.paging.position` orders both forms): a second streamer
+    or a replay never winds it back. Any error rolls back the rows and the cursor together.
     """
     now = utcnow()
     ledger = ledger_of(paging_token)
@@ -60,7 +56,7 @@ def record_batch(account: str, rows: list[dict[str, Any]], paging_token: str) ->
         if row is None:
             Cursor.create(account=account, paging_token=paging_token, last_ledger=ledger,
                           last_event_at=now, updated_at=now)
-        elif int(row.paging_token) < int(paging_token):
+        elif position(row.paging_token) < position(paging_token):
             (Cursor.update(paging_token=paging_token, last_ledger=ledger, last_event_at=now,
                            updated_at=now)
              .where(Cursor.account == account).execute())
@@ -74,8 +70,20 @@ def record_event(record: Record, account: str) -> bool:
     return bool(record_batch(account, rows, record["paging_token"]))
 
 
+def note_gap(account: str, reason: str) -> None:
+    """Say on ``account``'s cursor why its stream cannot read on (``status`` shows it)."""
+    Cursor.update(gap=reason, updated_at=utcnow()).where(Cursor.account == account).execute()
+
+
+def clear_gap(account: str) -> None:
+    """The stream reads on from its cursor again."""
+    (Cursor.update(gap=None, updated_at=utcnow())
+     .where((Cursor.account == account) & Cursor.gap.is_null(False)).execute())
+
+
 def stream_status() -> list[dict[str, Any]]:
-    """Per watched account: cursor, ledger of the last event, and its age in seconds.
+    """Per watched account: cursor, ledger of the last event, its age in seconds, and the gap
+    its stream is filling or held on (None when it streams normally).
 
     For ``anchor-dramatiq status`` and the metrics: a growing age on an account that should
     be busy means the stream is stuck.
@@ -87,5 +95,5 @@ def stream_status() -> list[dict[str, Any]]:
         out.append({"account": row.account, "paging_token": row.paging_token,
                     "last_ledger": row.last_ledger,
                     "last_event_at": row.last_event_at.isoformat() if row.last_event_at else None,
-                    "last_event_age_seconds": age})
+                    "last_event_age_seconds": age, "gap": row.gap})
     return out

@@ -18,6 +18,7 @@ from typing import Any
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.errors import StreamSilent
+from anchor_dramatiq.paging import as_horizon_cursor
 from anchor_dramatiq.payments.records import (
     PAGE,
     Record,
@@ -60,6 +61,7 @@ class HorizonSource:
         return Item(incoming, token, record.get("created_at"))
 
     async def items(self, cursor: str) -> AsyncIterator[Item]:
+        cursor = as_horizon_cursor(cursor)  # a cursor an RPC source stored is an event id
         try:  # only the lag figures use it: a failed look must not hold the payments back
             await self._latest()
         except Exception as exc:

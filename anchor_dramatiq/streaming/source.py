@@ -3,8 +3,8 @@
 The streamer knows nothing about Horizon: it asks a :class:`PaymentSource` for what follows
 a cursor (catching up, then live) and turns each incoming record into ``anchor_payment``
 fields with the source's own :meth:`~PaymentSource.fields` on its database thread, off the
-event loop. :mod:`.horizon_source` is the Horizon one; another network front (Stellar RPC)
-slots in beside it.
+event loop. :mod:`.horizon_source` is the Horizon one, :mod:`.rpc_source` the Stellar RPC
+one (whose records are ``anchor_payment`` rows already).
 """
 
 from __future__ import annotations

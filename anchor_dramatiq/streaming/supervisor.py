@@ -1,5 +1,7 @@
 """The streamer's supervisor: a stream per watched account, and the outbox publisher.
 
+Each account's payments come from the source ``ANCHOR_NETWORK_API`` names: Horizon's
+payments (:mod:`.horizon_source`) or Stellar RPC's events (:mod:`.rpc_source`).
 The watched accounts (assets' distribution accounts) are re-read every
 ``accounts_refresh`` seconds, so a new asset is streamed without a restart. An asset whose
 seed does not decrypt or parse is logged at ERROR and left out; every other one is streamed. Recording
@@ -11,7 +13,9 @@ with backoff while the broker is down.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import dramatiq
@@ -22,7 +26,11 @@ from anchor_dramatiq.payments import outbox
 from anchor_dramatiq.payments.accounts import asset_accounts
 from anchor_dramatiq.streaming.backoff import Backoff
 from anchor_dramatiq.streaming.dbthread import DatabaseThread
+from anchor_dramatiq.streaming.horizon_source import HorizonSource
+from anchor_dramatiq.streaming.rpc_source import RpcSource
+from anchor_dramatiq.streaming.source import PaymentSource
 from anchor_dramatiq.streaming.stream import AccountStream
+from anchor_dramatiq.vocabulary import NetworkApi
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +86,19 @@ class Streamer:
         for account in accounts:
             if account not in tasks or tasks[account].done():
                 stream = AccountStream(account, self.settings, db, self._wake.set, stop,
-                                       meter=self.meter)
+                                       meter=self.meter, source_factory=self._source_factory(db))
                 self.streams[account] = stream
                 tasks[account] = asyncio.create_task(stream.run(), name=f"stream-{account[:8]}")
         for account in set(tasks) - set(accounts):
             log.info("no asset uses %s any more; its stream stops", account)
             tasks.pop(account).cancel()
             self.streams.pop(account, None)
+
+    def _source_factory(self, db: DatabaseThread) -> Callable[[str, Settings], PaymentSource]:
+        """The payment source ``ANCHOR_NETWORK_API`` names: Horizon's payments, or RPC's events."""
+        if self.settings.network_api == NetworkApi.RPC:
+            return functools.partial(RpcSource, db=db, meter=self.meter)
+        return HorizonSource
 
     def _report_invalid(self, invalid: dict[str, str]) -> None:
         """Log each asset whose seed cannot be used once at ERROR (and once when it is fixed)."""

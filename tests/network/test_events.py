@@ -22,9 +22,9 @@ from stellar_sdk.soroban_rpc import EventInfo
 
 from anchor_dramatiq.network import rpc_events
 from anchor_dramatiq.network.answers import Gap, PaymentPage
-from anchor_dramatiq.network.common import toid
 from anchor_dramatiq.network.horizon import HorizonNetwork
 from anchor_dramatiq.network.rpc import RpcNetwork
+from anchor_dramatiq.paging import event_id, ledger_of, toid
 from simnet import Simnet
 
 from .conftest import rpc_url
@@ -56,7 +56,7 @@ def event(value: xdr.SCVal, tx_hash: str, contract_id: str | None = None, to: st
     return EventInfo.model_validate({
         "type": "contract", "ledger": ledger, "ledgerClosedAt": "2026-11-30T08:00:00Z",
         "contractId": contract_id or USD.contract_id(PASSPHRASE),
-        "id": rpc_events.event_cursor(ledger, tx_index, op_index, 1),
+        "id": event_id(ledger, tx_index, op_index, 1),
         "topic": [t.to_xdr() for t in topics], "value": value.to_xdr(),
         "operationIndex": op_index, "transactionIndex": tx_index, "txHash": tx_hash})
 
@@ -160,10 +160,10 @@ def test_filters_packed_for_30_accounts():
 
 
 def test_event_ids_sort_as_text():
-    ids = [rpc_events.event_cursor(9, 1, 0, 2), rpc_events.event_cursor(10, 1, 0, 0),
-           rpc_events.event_cursor(9, 2, 0, 0), rpc_events.event_cursor(100, 1, 0, 0)]
+    ids = [event_id(9, 1, 0, 2), event_id(10, 1, 0, 0),
+           event_id(9, 2, 0, 0), event_id(100, 1, 0, 0)]
     assert sorted(ids) == [ids[0], ids[2], ids[1], ids[3]]
-    assert all(len(i) <= 32 for i in ids) and rpc_events.cursor_ledger(ids[3]) == 100
+    assert all(len(i) <= 32 for i in ids) and ledger_of(ids[3]) == 100
 
 
 # ------------------------------------------------------------------ on simnet's RPC
@@ -218,7 +218,7 @@ def test_payments_to_30_accounts_in_3_assets(sim, payer):
 def test_a_cursor_older_than_retention_is_a_gap():
     with Simnet(ledger_interval=0.1, rpc_retention_window=5) as net:
         rpc = RpcNetwork(rpc_url(net), net.passphrase)
-        old = rpc_events.event_cursor(2, 1, 0, 0)
+        old = event_id(2, 1, 0, 0)
         net.wait_for_ledgers(10)
         answer = rpc.incoming([Keypair.random().public_key], old)
         assert isinstance(answer, Gap)

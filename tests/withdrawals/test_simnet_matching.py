@@ -1,7 +1,9 @@
-"""Payments made on simnet, recorded by the streamer core and matched: the real records' shapes."""
+"""Payments made on simnet, recorded by the streamer core and matched: the real records' shapes,
+read from Horizon and from Stellar RPC."""
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
 
@@ -14,16 +16,21 @@ from support.factories import make_withdrawal
 
 from anchor_dramatiq import config
 from anchor_dramatiq.models import Cursor, Payment, Transaction
+from anchor_dramatiq.paging import is_event_id
 from anchor_dramatiq.payments.process import process_payment
 from anchor_dramatiq.streaming.cursor import stream_status
+from anchor_dramatiq.vocabulary import NetworkApi
 from simnet import Simnet
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def chain(sim: Simnet, db: str) -> Chain:
-    config.configure(config.get_settings().replace(horizon_url=sim.url, stream_silence_timeout=5.0))
+@pytest.fixture(params=list(NetworkApi), ids=str)
+def chain(request: pytest.FixtureRequest, sim: Simnet, db: str) -> Chain:
+    """The streamer reading Horizon's payments or RPC's events (same ledger, same rows)."""
+    config.configure(config.get_settings().replace(
+        horizon_url=sim.url, stream_silence_timeout=5.0, network_api=request.param,
+        rpc_url=sim.url.rstrip("/") + "/rpc"))
     return Chain(sim)
 
 
@@ -95,6 +102,13 @@ def test_streamed_payments_match_or_say_why(chain: Chain) -> None:
     assert {status(t) for t in (plain, muxed, bumped, path, twice)} == {"pending_anchor"}
     assert {status(t) for t in (issuer, typed, failed)} == {"pending_user_transfer_start"}
     assert Payment.get(Payment.memo == "to-m").to_muxed == chain.muxed(9)
-    assert len(broker.queues["payments"].queue) >= 10  # one process_payment each, with confirms
+    # every recorded payment was published for processing (in batches: RPC's pages are bigger)
+    published = {operation_id for message in broker.queues["payments"].queue
+                 for operation_id in json.loads(message)["args"][0]}
+    assert published >= {row.operation_id for row in rows} and len(published) >= 10
     [state] = stream_status()
     assert state["account"] == chain.account and state["last_ledger"] >= rows[-1].ledger
+    over_rpc = config.get_settings().network_api == NetworkApi.RPC
+    # the source the settings name read them: RPC's cursors are event ids, Horizon's TOIDs
+    assert {is_event_id(p.paging_token) for p in rows} == {over_rpc}
+    assert is_event_id(state["paging_token"]) == over_rpc
