@@ -75,6 +75,13 @@ def pg_db(pg_url: str, horizon_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=["horizon", "rpc"])
+def network_api(request: pytest.FixtureRequest) -> str:
+    """The Stellar API the flows use (ANCHOR_NETWORK_API): a test that names this fixture runs
+    over simnet's Horizon and over its Stellar RPC (see support/anchor.py)."""
+    return request.param
+
+
 @pytest.fixture
 def broker() -> Iterator[dramatiq.Broker]:
     """The in-process StubBroker with every actor declared (the tests unset ANCHOR_BROKER_URL)."""
