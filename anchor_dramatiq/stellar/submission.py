@@ -425,7 +425,10 @@ def _why_dead(network: Network, submission: Submission, lookup: NotFound) -> str
         _note(submission, f"not found by a node keeping ledgers from {lookup.oldest_ledger} only "
                           "(after this envelope was built): that proves nothing")
         return None
-    if submission.max_ledger and seen >= submission.max_ledger - 1:
+    # The node keeps every ledger from its oldest on, and that one closed before this envelope
+    # existed: the ledger it could first apply in is among them.
+    first_kept = lookup.oldest_ledger or 1
+    if submission.max_ledger and lookup.proves_unapplied(first_kept, submission.max_ledger):
         return (f"ledger bound {submission.max_ledger} reached: a node at ledger {seen} "
                 "does not know it")
     account = network.accounts([submission.source_account])[submission.source_account]

@@ -40,7 +40,7 @@ def test_not_found_from_a_lagging_node_after_it_applied_pays_no_second_time(anch
     assert len(anchor.payments_to(wallet.public_key)) == 1  # it did apply
     # Every lookup now reaches a node far behind: NOT_FOUND, with a latestLedger short of
     # the envelope's bound. The resubmission is refused (txBAD_SEQ: its sequence is used).
-    anchor.sim.add_fault("rpc_lagging_node", ledgers=40, match="/rpc/getTransaction")
+    anchor.sim.add_fault("rpc_lagging_node", ledgers=1000, match="/rpc/getTransaction")
     for _ in range(2):
         wait_out_grace(anchor)
         assert submit_deposit(deposit.id) == "pending"
