@@ -10,10 +10,19 @@ from pathlib import Path
 import dramatiq
 import pytest
 
+from anchor_dramatiq.network import shared
+from anchor_dramatiq.network.factory import network_for
 from support.database import migrated, new_postgres_database
 from support.processes import Process, process_environment
 from support.queues import purge_queues
 from support.services import PostgresServer, RabbitServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def network_wiring() -> None:
+    """The test process is wired as ``boot`` wires one: the flows' network client comes from
+    ``network_for`` (tests that call a flow need not boot a broker for it)."""
+    shared.use(network_for)
 
 
 @pytest.fixture(scope="session")
