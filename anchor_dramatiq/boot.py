@@ -1,4 +1,5 @@
-"""Wiring one process: logging, the database, the broker and the status-change listeners.
+"""Wiring one process: logging, the database, the broker, the status-change listeners and
+the network client's factory.
 
 Every entry point calls :func:`boot` once with its settings, before anything runs: the
 ``actors`` package (``dramatiq actors`` and ``periodiq``), ``python streamer.py``,
@@ -20,6 +21,8 @@ from anchor_dramatiq.config import Settings
 from anchor_dramatiq.db import open_database
 from anchor_dramatiq.integrations import notify_rails
 from anchor_dramatiq.logs import setup_logging
+from anchor_dramatiq.network import shared
+from anchor_dramatiq.network.factory import network_for
 from anchor_dramatiq.transitions import on_status_change
 
 #: The package that declares the actors, named as ``dramatiq`` and ``periodiq`` name it.
@@ -41,6 +44,7 @@ def boot(settings: Settings) -> dramatiq.Broker:
     dramatiq.set_broker(broker)
     on_status_change(notify_rails)
     on_status_change(callbacks.enqueue_callback)
+    shared.use(network_for)  # the flows' Stellar client (ANCHOR_NETWORK_API), made on first use
     _booted = broker
     return broker
 

@@ -59,6 +59,7 @@ from anchor_dramatiq import config  # noqa: E402
 from anchor_dramatiq.db import database, open_database  # noqa: E402
 from anchor_dramatiq.migrate import migrate  # noqa: E402
 from anchor_dramatiq.models import Cursor, Transaction  # noqa: E402
+from anchor_dramatiq.network.factory import network_for  # noqa: E402
 from anchor_dramatiq.stellar import channels  # noqa: E402
 
 SECRET_KEY = "compare-polaris-secret-key-0123456789"
@@ -205,8 +206,11 @@ def bench_deposits(ctx: Context, n: int, start: str) -> dict:
                                     *ready, *[arg for w in chain.wallets for arg in ("--to", w.public_key)],
                                     timeout=600)["ids"]
             if system == "anchor" and ctx.args.channels:
-                with Server(run.sim.url) as server:
-                    channels.create(server, chain.distribution, ctx.args.channels, run.settings)
+                network = network_for(run.settings)
+                try:
+                    channels.create(network, chain.distribution, ctx.args.channels, run.settings)
+                finally:
+                    network.close()
             first_ledger, started = run.sim.latest_ledger, time.monotonic()
             if system == "polaris":
                 run.start_polaris("process_pending_deposits", "process_pending_deposits", "--interval", "1")

@@ -15,6 +15,10 @@ wallet received exactly the sum of its deposits, one payment operation per depos
 
     python bench/deposits_throughput.py --deposits 10000 --channels 20
     python bench/deposits_throughput.py --deposits 10000 --channels 20 --sqlite
+    python bench/deposits_throughput.py --deposits 10000 --channels 20 --network-api rpc
+
+``--network-api rpc``: the workers and ``channels ensure`` talk to simnet's Stellar RPC
+(``ANCHOR_NETWORK_API=rpc``, ``ANCHOR_RPC_URL``) instead of its Horizon.
 """
 
 from __future__ import annotations
@@ -40,7 +44,6 @@ import dramatiq  # noqa: E402
 from chain import Chain  # noqa: E402
 from dramatiq.brokers.rabbitmq import RabbitmqBroker  # noqa: E402
 from simnet_process import SimnetProcess  # noqa: E402
-from stellar_sdk import Server  # noqa: E402
 from support.services import PostgresServer, RabbitServer  # noqa: E402
 
 from anchor_dramatiq import config, observe  # noqa: E402
@@ -48,6 +51,7 @@ from anchor_dramatiq.crypto import Secret, encrypt_seed  # noqa: E402
 from anchor_dramatiq.db import database, open_database, utcnow  # noqa: E402
 from anchor_dramatiq.migrate import migrate  # noqa: E402
 from anchor_dramatiq.models import Asset, Submission, Transaction  # noqa: E402
+from anchor_dramatiq.network.factory import network_for  # noqa: E402
 from anchor_dramatiq.stellar import channels  # noqa: E402
 
 SECRET_KEY = "bench-secret-key-for-anchor-dramatiq-0123"
@@ -115,6 +119,8 @@ def main() -> int:
     parser.add_argument("--ledger-interval", type=float, default=1.0)
     parser.add_argument("--ledger-capacity", type=int, default=1000)
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
+    parser.add_argument("--network-api", choices=("horizon", "rpc"), default="horizon",
+                        help="the Stellar API the anchor uses (ANCHOR_NETWORK_API)")
     parser.add_argument("--timeout", type=float, default=1200)
     parser.add_argument("--profile", type=float, default=0,
                         help="py-spy the workers and simnet this many seconds (into the workdir)")
@@ -137,6 +143,7 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ANCHOR_", "BENCH_"))}
         env.update(ANCHOR_DATABASE_URL=db_url, ANCHOR_SECRET_KEY=SECRET_KEY, ANCHOR_HORIZON_URL=sim.url,
                    ANCHOR_NETWORK_PASSPHRASE=sim.passphrase, ANCHOR_BROKER_URL=rabbit.url,
+                   ANCHOR_NETWORK_API=args.network_api, ANCHOR_RPC_URL=f"{sim.url}/rpc",
                    ANCHOR_RAILS="anchor_rails:BenchRails", ANCHOR_BATCH_SIZE=str(args.batch),
                    ANCHOR_CHANNEL_COUNT=str(args.channels), ANCHOR_LOG_LEVEL="WARNING",
                    PYTHONPATH=os.pathsep.join([str(REPO / "bench" / "polaris"), str(REPO)]),
@@ -151,8 +158,11 @@ def main() -> int:
         seed = encrypt_seed(Secret(chain.distribution.secret), settings.key())
         asset = Asset.create(code="USD", issuer=chain.issuer.public_key, significant_decimals=2,
                              distribution_seed=seed)
-        with Server(sim.url) as server:
-            channels.ensure(server, chain.distribution, args.channels, settings)
+        network = network_for(settings)
+        try:
+            channels.ensure(network, chain.distribution, args.channels, settings)
+        finally:
+            network.close()
         expected: dict[str, Decimal] = defaultdict(Decimal)
         count: Counter[str] = Counter()
         rows = []
@@ -224,7 +234,7 @@ def main() -> int:
         twice = [w for w in expected if len(payments[w]) != count[w]]
         errors = Transaction.select().where(Transaction.status == "error").count()
         result = {
-            "database": "sqlite" if args.sqlite else "postgresql",
+            "database": "sqlite" if args.sqlite else "postgresql", "network_api": args.network_api,
             "deposits": args.deposits, "wallets": args.wallets, "channels": args.channels,
             "batch": args.batch,
             "workers": f"{args.processes}x{args.threads}", "ledger_interval_s": args.ledger_interval,

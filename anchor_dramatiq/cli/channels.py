@@ -17,8 +17,8 @@ from anchor_dramatiq.crypto import SeedDecryptionError
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.errors import InvalidSeedError
 from anchor_dramatiq.models import Asset, Channel
+from anchor_dramatiq.network.factory import network_for
 from anchor_dramatiq.stellar import channels as pool
-from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.stellar.keys import distribution_keypair, keypair_from_seed
 
 
@@ -52,11 +52,11 @@ def create(count: int, asset_code: str | None, seed_file: TextIO | None, startin
 
     settings = load("secret_key")
     funder = _funder(asset_code, seed_file, settings)
-    server = horizon_server(settings)
+    network = network_for(settings)
     try:
-        keys = pool.create(server, funder, count, settings, starting_balance)
+        keys = pool.create(network, funder, count, settings, starting_balance)
     finally:
-        server.close()
+        network.close()
     for key in keys:
         click.echo(key)
     click.echo(f"{len(keys)} channel accounts created and registered", err=True)
@@ -82,11 +82,11 @@ def ensure(count: int | None, asset_code: str | None, seed_file: TextIO | None, 
         raise click.UsageError("set ANCHOR_CHANNEL_COUNT or give --count (see docs/operations.md, "
                                "channel sizing)")
     funder = _funder(asset_code, seed_file, settings)
-    server = horizon_server(settings)
+    network = network_for(settings)
     try:
-        created, topped = pool.ensure(server, funder, wanted, settings, starting_balance, minimum_balance)
+        created, topped = pool.ensure(network, funder, wanted, settings, starting_balance, minimum_balance)
     finally:
-        server.close()
+        network.close()
     for key in created:
         click.echo(f"created {key}")
     for key in topped:

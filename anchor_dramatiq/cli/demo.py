@@ -25,14 +25,17 @@ import click
 @click.option("--refund-rejected", is_flag=True,
               help="Refund rejected payments automatically (ANCHOR_REFUND_REJECTED): the look-alike "
                    "payment goes back to its sender, and the final check looks for it on the ledger")
+@click.option("--network-api", type=click.Choice(["horizon", "rpc"]), default="horizon",
+              show_default=True,
+              help="The Stellar API the jobs use (ANCHOR_NETWORK_API): simnet's Horizon or its RPC")
 def demo(deposits: int, withdrawals: int, ledger_interval: float, channels: int, faults: bool,
-         keep: Path | None, timeout: float, refund_rejected: bool) -> None:
+         keep: Path | None, timeout: float, refund_rejected: bool, network_api: str) -> None:
     """Run deposits and withdrawals end to end on an in-process simnet; exit 0 if all is right."""
     from anchor_dramatiq.demo import DemoOptions, run_demo
 
     options = DemoOptions(deposits=deposits, withdrawals=withdrawals, ledger_interval=ledger_interval,
                           channels=channels, faults=faults, database=keep.resolve() if keep else None,
-                          timeout=timeout, refund_rejected=refund_rejected)
+                          timeout=timeout, refund_rejected=refund_rejected, network_api=network_api)
     raise SystemExit(run_demo(options))
 
 

@@ -22,6 +22,7 @@ import click
 
 from anchor_dramatiq.config import Settings, configure
 from anchor_dramatiq.crypto import Secret
+from anchor_dramatiq.vocabulary import NetworkApi
 from simnet import Simnet
 
 
@@ -36,11 +37,14 @@ class DemoOptions:
     timeout: float = 120.0
     seed: int = 1
     refund_rejected: bool = False
+    network_api: str = NetworkApi.HORIZON
 
 
-def demo_settings(horizon_url: str, passphrase: str, database: Path, refund_rejected: bool = False
-                  ) -> Settings:
-    """The embedded configuration: nothing read from the environment, fast schedules."""
+def demo_settings(horizon_url: str, passphrase: str, database: Path, refund_rejected: bool = False,
+                  network_api: str = NetworkApi.HORIZON) -> Settings:
+    """The embedded configuration: nothing read from the environment, fast schedules.
+
+    ``network_api`` rpc: the jobs talk to simnet's Stellar RPC (``/rpc``) for everything."""
     import secrets
 
     from stellar_sdk import Keypair
@@ -48,6 +52,8 @@ def demo_settings(horizon_url: str, passphrase: str, database: Path, refund_reje
     settings = Settings.from_env({
         "ANCHOR_DATABASE_URL": f"sqlite:///{database}",
         "ANCHOR_HORIZON_URL": horizon_url,
+        "ANCHOR_NETWORK_API": network_api,
+        "ANCHOR_RPC_URL": f"{horizon_url}/rpc",
         "ANCHOR_NETWORK_PASSPHRASE": passphrase,
         "ANCHOR_SECRET_KEY": secrets.token_urlsafe(32),
         "ANCHOR_SIGNING_SEED": Keypair.random().secret,
@@ -86,13 +92,14 @@ def run_demo(options: DemoOptions, echo=click.echo) -> int:
         raise click.ClickException(f"{database} exists: remove it or pick another --keep path")
     started = time.monotonic()
     with Simnet(ledger_interval=options.ledger_interval) as sim:
-        settings = demo_settings(sim.url, sim.passphrase, database, options.refund_rejected)
+        settings = demo_settings(sim.url, sim.passphrase, database, options.refund_rejected,
+                                 options.network_api)
         configure(settings)
         boot(settings)
         broker = declare_actors()
 
         migrate()
-        echo(f"simnet at {sim.url}; database {database}")
+        echo(f"simnet at {sim.url} (the jobs use {options.network_api}); database {database}")
         world = world_module.build_world(sim, settings, options.deposits, options.withdrawals,
                                          options.channels, random.Random(options.seed))
         world.refund_rejected = options.refund_rejected

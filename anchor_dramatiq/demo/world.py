@@ -16,6 +16,7 @@ from stellar_sdk.operation import Operation
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.crypto import Secret, encrypt_seed
 from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.network.shared import shared_network
 from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.vocabulary import TransactionKind, TransactionStatus
@@ -100,7 +101,10 @@ def mint(server: Server, sim: Simnet, issuer: Keypair, asset: StellarAsset,
 
 def build_world(sim: Simnet, settings: Settings, deposits: int, withdrawals: int,
                 channel_count: int, rng: random.Random) -> World:
-    """Accounts on simnet, the asset row with its encrypted seed, channels, and transactions."""
+    """Accounts on simnet, the asset row with its encrypted seed, channels, and transactions.
+
+    The issuer's and the wallets' own transactions go to simnet's Horizon (they stand for
+    the users); the anchor's channel accounts are funded through ``ANCHOR_NETWORK_API``."""
     server = horizon_server(settings)
     try:
         issuer, distribution, impostor = Keypair.random(), Keypair.random(), Keypair.random()
@@ -117,7 +121,8 @@ def build_world(sim: Simnet, settings: Settings, deposits: int, withdrawals: int
             deposit_fee_fixed=Decimal("1"), withdrawal_fee_fixed=Decimal("1"),
             sep24_enabled=True, sep6_enabled=True)
         if channel_count:
-            channels.create(server, distribution, channel_count, settings, "5")
+            # The anchor's own step, through the configured network API.
+            channels.create(shared_network(settings), distribution, channel_count, settings, "5")
 
         world.depositors = [Keypair.random() for _ in range(max(1, deposits))]
         world.withdrawers = [Keypair.random() for _ in range(withdrawals + 1)]

@@ -13,7 +13,7 @@ import logging
 import time
 from decimal import Decimal
 
-from stellar_sdk import Account, Asset, Claimant, Keypair, Server, TransactionBuilder
+from stellar_sdk import Account, Asset, Claimant, Keypair, TransactionBuilder
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.db import is_postgres
@@ -23,9 +23,11 @@ from anchor_dramatiq.deposits.destination import account_of, destination_key
 from anchor_dramatiq.deposits.encoding import memo_of, why_unencodable
 from anchor_dramatiq.models import Asset as AssetRow
 from anchor_dramatiq.models import Submission, Transaction
+from anchor_dramatiq.network.answers import AccountState
+from anchor_dramatiq.network.interface import Network
 from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.keys import channel_keypair
-from anchor_dramatiq.stellar.submission import max_ledger_for, network_fee, new_submission
+from anchor_dramatiq.stellar.submission import account_state, max_ledger_for, network_fee, new_submission
 from anchor_dramatiq.transitions import transition
 from anchor_dramatiq.vocabulary import OperationKind, SubmissionPurpose, SubmissionStatus, TransactionStatus
 
@@ -82,13 +84,12 @@ def plan_operations(batch: list[Transaction], destinations: dict, settings: Sett
     return plan
 
 
-def within_balance(plan: Plan, distribution_json: dict,
-                    asset: AssetRow) -> Plan:
+def within_balance(plan: Plan, distribution: AccountState, asset: AssetRow) -> Plan:
     """Block, with a clear message, the deposits the distribution account cannot cover now."""
-    balance = next((Decimal(b["balance"]) for b in distribution_json.get("balances", [])
-                    if b.get("asset_code") == asset.code and b.get("asset_issuer") == asset.issuer), None)
-    if balance is None or asset.issuer == distribution_json.get("account_id"):
+    line = distribution.trustline(asset.code, asset.issuer)
+    if line is None or asset.issuer == distribution.account_id:
         return plan  # the issuer itself pays: no balance limit
+    balance = line.balance
     kept, total = [], Decimal(0)
     for transaction, kinds in plan:
         pays = OperationKind.PAYMENT in kinds or OperationKind.CLAIMABLE_BALANCE in kinds
@@ -113,16 +114,17 @@ def block_all(plan: Plan, message: str) -> None:
         log.error("deposit %s blocked: %s", transaction.id, message)
 
 
-def build_envelope(server: Server, plan: Plan, distribution: Keypair,
+def build_envelope(network: Network, plan: Plan, distribution: Keypair,
            lease: channels.ChannelLease | None, needs_signers: bool, settings: Settings):
+    """Raises :class:`~anchor_dramatiq.errors.NoAnswer` when the source's sequence, the fee
+    or the pace could not be read."""
     source_key = lease.public_key if lease else distribution.public_key
-    account_json = server.accounts().account_id(source_key).call()
-    source = Account(source_key, int(account_json["sequence"]))
-    fee = network_fee(server, settings)
+    source = Account(source_key, account_state(network, source_key).sequence)
+    fee = network_fee(network, settings)
     builder = TransactionBuilder(source, settings.network_passphrase, base_fee=fee)
     validity = multisig.VALIDITY_S if needs_signers else settings.tx_timeout
     builder.add_time_bounds(0, int(time.time()) + validity)
-    builder.set_ledger_bounds(0, max_ledger_for(server, validity))
+    builder.set_ledger_bounds(0, max_ledger_for(network, validity))
     builder.add_memo(memo_of(plan[0][0]))
     items = []
     op_index = 0

@@ -1,4 +1,6 @@
-"""Destination accounts: does it exist, does it trust the asset? One Horizon call per account.
+"""Destination accounts: does it exist, does it trust the asset? Read in batches through the
+network interface (Horizon: parallel reads; RPC: ``getLedgerEntries`` of account and
+trustline keys together).
 
 The answer decides the operations that pay a deposit, as Polaris does: a payment; a
 claimable balance when there is no trustline and the wallet supports them; account
@@ -12,16 +14,14 @@ import functools
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from stellar_sdk import MuxedAccount, Server
+from stellar_sdk import MuxedAccount
 
 from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.models import Asset, Transaction
-from anchor_dramatiq.stellar.answers import read
-
-LOOKUP_CONCURRENCY = 8  # parallel account lookups per batch (a batch has up to 100 deposits)
+from anchor_dramatiq.network.answers import AccountMissing, AccountState, NoReply
+from anchor_dramatiq.network.interface import AssetKey, Network
 
 
 @dataclass(frozen=True)
@@ -37,14 +37,13 @@ def account_of(address: str) -> str:
     return MuxedAccount.from_account(address).account_id
 
 
-def has_trustline(account_json: dict, asset: Asset) -> bool:
-    for balance in account_json.get("balances", []):
-        if balance.get("asset_code") == asset.code and balance.get("asset_issuer") == asset.issuer:
-            return balance.get("is_authorized", True) is not False
-    return False
+def has_trustline(account: AccountState, asset: Asset) -> bool:
+    """An authorized trustline to the asset (Polaris's check)."""
+    line = account.trustline(asset.code, asset.issuer)
+    return line is not None and line.authorized
 
 
-# Accounts Horizon showed recently, per process: a burst pays the same wallets again and
+# Accounts the network showed recently, per process: a burst pays the same wallets again and
 # again. Only a positive answer is served from memory, briefly: the account exists and
 # trusts the asset with an authorized trustline, so the deposit is paid by a payment. Any
 # other answer (missing, no trustline, not authorized) is read afresh every time, so a
@@ -54,30 +53,45 @@ def has_trustline(account_json: dict, asset: Asset) -> bool:
 # op_not_authorized, op_no_destination): nothing of that transaction applies, the answer is
 # forgotten and the deposit comes back through this check.
 FOUND_TTL_S = 10.0
-_found: dict[tuple[str, str], tuple[float, dict]] = {}
+_found: dict[tuple[str, str], tuple[float, AccountState]] = {}
 _found_lock = threading.Lock()
 
 
-def _load_account(server: Server, account: str, assets: list[Asset]) -> dict | None:
-    """The account, or None when Horizon itself (with its ``Latest-Ledger``) says it does not
-    exist. A node behind may still say so of an account that exists: ``op_already_exists``
-    then sends the deposit back through this check."""
-    key = (server.horizon_url, account)
+def _remembered(network: Network, account: str, assets: list[Asset]) -> AccountState | None:
     with _found_lock:
-        cached = _found.get(key)
+        cached = _found.get((network.endpoint, account))
     if (cached and time.monotonic() - cached[0] < FOUND_TTL_S
             and all(has_trustline(cached[1], asset) for asset in assets)):
         return cached[1]
-    answer = read(server, f"/accounts/{account}")
-    if answer.found:
+    return None
+
+
+def _load_accounts(network: Network, wanted: dict[str, list[Asset]]) -> dict[str, AccountState | None]:
+    """Each account, or None when the node (saying how far it has ingested) does not know it.
+    A node behind may still say so of an account that exists: ``op_already_exists`` then
+    sends the deposit back through this check. Raises :class:`NoAnswer` for any other answer."""
+    out: dict[str, AccountState | None] = {}
+    for account, assets in wanted.items():
+        remembered = _remembered(network, account, assets)
+        if remembered is not None:
+            out[account] = remembered
+    unread = [account for account in wanted if account not in out]
+    if not unread:
+        return out
+    keys: list[AssetKey] = list(dict.fromkeys((a.code, a.issuer) for account in unread
+                                              for a in wanted[account]))
+    for account, answer in network.accounts(unread, keys).items():
+        if isinstance(answer, NoReply):
+            raise NoAnswer(answer.summary)
+        if isinstance(answer, AccountMissing):
+            out[account] = None
+            continue
+        out[account] = answer
         with _found_lock:
             if len(_found) > 100_000:
                 _found.clear()
-            _found[key] = (time.monotonic(), answer.body or {})
-        return answer.body
-    if answer.missing:
-        return None
-    raise NoAnswer(f"account {account}: {answer.summary}")
+            _found[(network.endpoint, account)] = (time.monotonic(), answer)
+    return out
 
 
 def forget(address: str) -> None:
@@ -88,21 +102,17 @@ def forget(address: str) -> None:
             del _found[key]
 
 
-def load_destinations(server: Server, transactions: Iterable[Transaction]) -> dict[str, Destination]:
-    """G account -> what Horizon says, loading each distinct account once, several at a time.
+def load_destinations(network: Network, transactions: Iterable[Transaction]) -> dict[str, Destination]:
+    """G account -> what the network says, reading each distinct account once.
 
-    Raises :class:`NoAnswer` (anything but an account or Horizon's own 404) for the caller to
-    retry later.
+    Raises :class:`NoAnswer` (anything but an account or the node's own "not found") for the
+    caller to retry later.
     """
     transactions = list(transactions)
     assets: dict[str, dict[int, Asset]] = {}
     for transaction in transactions:
         assets.setdefault(account_of(transaction.to_address), {})[transaction.asset_id] = transaction.asset
-    distinct = list(assets)
-    with ThreadPoolExecutor(max_workers=min(LOOKUP_CONCURRENCY, max(len(distinct), 1))) as pool:
-        accounts = dict(zip(distinct, pool.map(
-            lambda account: _load_account(server, account, list(assets[account].values())), distinct),
-            strict=True))
+    accounts = _load_accounts(network, {account: list(by_id.values()) for account, by_id in assets.items()})
     out: dict[str, Destination] = {}
     for transaction in transactions:
         account = account_of(transaction.to_address)

@@ -15,6 +15,7 @@ import logging
 from stellar_sdk import TransactionEnvelope
 
 from anchor_dramatiq.models import Submission, Transaction
+from anchor_dramatiq.network.answers import AccountState
 from anchor_dramatiq.stellar.submission import parse_envelope
 from anchor_dramatiq.vocabulary import DepositResult, SubmissionStatus, TransactionStatus
 
@@ -25,10 +26,9 @@ WAITING = "waiting for the distribution account's other signers: sign envelope_x
           "pending_signatures to false"
 
 
-def needs_more_signatures(account_json: dict, public_key: str) -> bool:
+def needs_more_signatures(account: AccountState) -> bool:
     """True if the distribution key alone cannot reach the medium threshold."""
-    master = next((s["weight"] for s in account_json.get("signers", []) if s["key"] == public_key), 0)
-    medium = account_json.get("thresholds", {}).get("med_threshold", 0)
+    master, _, medium, _ = account.thresholds
     return master == 0 or master < medium
 
 

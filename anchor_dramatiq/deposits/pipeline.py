@@ -2,7 +2,8 @@
 
 ``pay_ready`` leases a free channel, claims a batch of ready deposits (one asset's, oldest
 first, assets taking turns), builds an envelope of up to 100 operations, stores it, and
-hands it to core with ``POST /transactions_async``: the worker is free as soon as core
+hands it to core without waiting for a ledger (Horizon's ``/transactions_async``, RPC's
+``sendTransaction``): the worker is free as soon as core
 answered, not when the ledger closed. ``settle_batch`` looks the envelope's hash up about
 one ledger later, routes its deposits (:mod:`deposits.outcomes`) and releases the channel,
 then fills it again with the next batch. A channel's lease is held by the stored
@@ -18,9 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-
-from stellar_sdk import Server
-from stellar_sdk.exceptions import BaseRequestError, ConnectionError
 
 from anchor_dramatiq import dbclock
 from anchor_dramatiq.config import Settings, get_settings
@@ -42,10 +40,11 @@ from anchor_dramatiq.deposits.outcomes import conclude
 from anchor_dramatiq.deposits.submit import bump_fee
 from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.models import Channel, Submission
+from anchor_dramatiq.network.interface import Network
+from anchor_dramatiq.network.shared import shared_network
 from anchor_dramatiq.stellar import channels
-from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.stellar.keys import distribution_keypair
-from anchor_dramatiq.stellar.submission import Outcome, ledger_pace, settle, submit_async
+from anchor_dramatiq.stellar.submission import Outcome, account_state, ledger_pace, settle, submit_async
 from anchor_dramatiq.vocabulary import DepositResult, SubmissionPurpose
 
 log = logging.getLogger(__name__)
@@ -84,45 +83,41 @@ def pay_ready(settings: Settings | None = None) -> DepositResult:
     if not batch:
         channels.release(lease.public_key, lease.token)
         return DepositResult.NOTHING_TO_DO
-    server = horizon_server(settings)
     try:
-        result = _pay(server, batch, lease, settings)
-    except (BaseRequestError, ConnectionError, NoAnswer):
+        return _pay(shared_network(settings), batch, lease, settings)
+    except NoAnswer:
         channels.release(lease.public_key, lease.token)
         back_to_ready([t.id for t in batch], nudge=False)
         raise
-    finally:
-        server.close()
-    return result
 
 
-def _pay(server: Server, batch: list, lease: channels.ChannelLease, settings: Settings) -> DepositResult:
+def _pay(network: Network, batch: list, lease: channels.ChannelLease, settings: Settings) -> DepositResult:
     asset = batch[0].asset
     distribution = distribution_keypair(asset, settings.key())
-    distribution_json = server.accounts().account_id(distribution.public_key).call()
-    if multisig.needs_more_signatures(distribution_json, distribution.public_key):
+    distribution_state = account_state(network, distribution.public_key, [(asset.code, asset.issuer)])
+    if multisig.needs_more_signatures(distribution_state):
         # Envelopes waiting for signatures are one deposit each: submit_deposit stores them.
         channels.release(lease.public_key, lease.token)
         back_to_ready([t.id for t in batch])
         return DepositResult.AWAITING_SIGNATURES
-    plan, left = within_operations(plan_operations(batch, load_destinations(server, batch), settings))
+    plan, left = within_operations(plan_operations(batch, load_destinations(network, batch), settings))
     back_to_ready([t.id for t, _ in left], nudge=False)
-    plan = within_balance(plan, distribution_json, asset)
+    plan = within_balance(plan, distribution_state, asset)
     if not plan:
         channels.release(lease.public_key, lease.token)
         return DepositResult.NOT_PAYABLE_NOW
     if ready_count(1) and free_channels():
         send_pay_ready()  # more work and room for it: the next channel fills while this one builds
-    envelope, items = build_envelope(server, plan, distribution, lease, False, settings)
+    envelope, items = build_envelope(network, plan, distribution, lease, False, settings)
     submission = store_envelope(envelope, items, lease, plan[0][0], False)
     if submission is None:
         channels.release(lease.public_key, lease.token)
         back_to_ready([t.id for t, _ in plan], nudge=False)
         return DepositResult.ALREADY_STORED_ELSEWHERE
     crash_point("stored")
-    outcome = submit_async(server, submission)
+    outcome = submit_async(network, submission)
     crash_point("submitted_async")
-    return _after(server, outcome, settings)
+    return _after(network, outcome, settings)
 
 
 def settle_batch(submission_id: int, settings: Settings | None = None) -> DepositResult:
@@ -132,24 +127,21 @@ def settle_batch(submission_id: int, settings: Settings | None = None) -> Deposi
     submission = Submission.get_or_none(Submission.id == submission_id)
     if submission is None or submission.purpose != SubmissionPurpose.DEPOSIT:
         return DepositResult.NOTHING_TO_DO
-    server = horizon_server(settings)
-    try:
-        # While its first POST is younger than a ledger the envelope may simply not have
-        # reached a close yet: look without POSTing it again (nor backing off).
-        first_ledger = _first_post_age_s(submission) < ledger_pace(server)[1]
-        return _after(server, settle(server, submission, asynchronous=True, resubmit=not first_ledger),
-                      settings)
-    finally:
-        server.close()
+    network = shared_network(settings)
+    # While its first POST is younger than a ledger the envelope may simply not have
+    # reached a close yet: look without POSTing it again (nor backing off).
+    first_ledger = _first_post_age_s(submission) < ledger_pace(network)[1]
+    return _after(network, settle(network, submission, asynchronous=True, resubmit=not first_ledger),
+                  settings)
 
 
-def _after(server: Server, outcome: Outcome, settings: Settings) -> DepositResult:
+def _after(network: Network, outcome: Outcome, settings: Settings) -> DepositResult:
     def bump(submission: Submission) -> Outcome | None:
-        bumped = bump_fee(server, submission, settings)
-        return submit_async(server, bumped) if bumped is not None else None
+        bumped = bump_fee(network, submission, settings)
+        return submit_async(network, bumped) if bumped is not None else None
 
     return conclude(outcome, settings, bump=bump, look_again=lambda submission: send_settle_batch(
-        submission.id, next_look_ms(server, submission)),
+        submission.id, next_look_ms(network, submission)),
         released=send_pay_ready)  # the channel is free: another worker refills it at once
 
 
@@ -160,13 +152,13 @@ def _first_post_age_s(submission: Submission) -> float:
     return (utcnow() - submission.submitted_at).total_seconds()
 
 
-def next_look_ms(server: Server, submission: Submission) -> int:
+def next_look_ms(network: Network, submission: Submission) -> int:
     """When to look at a pipelined envelope, so its channel is refilled soon after the close
     that took it: half a ledger after its first POST, then every third of a ledger until that
     POST is a ledger old (the close time is not known to better than a second, so it is
     sampled); then after 2, 4, 8… ledgers (its POST count), at most a minute. Jittered: a
     surge is never polled tight."""
-    _, close_s = ledger_pace(server)
+    _, close_s = ledger_pace(network)
     age = _first_post_age_s(submission)
     if age < close_s:
         delay = close_s / 2 if age < close_s / 4 else close_s / 3

@@ -14,8 +14,7 @@ import logging
 import random
 import uuid
 
-from stellar_sdk import Keypair, Server
-from stellar_sdk.exceptions import BaseRequestError, ConnectionError
+from stellar_sdk import Keypair
 
 from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.crashpoints import crash_point
@@ -37,11 +36,13 @@ from anchor_dramatiq.deposits.outcomes import apply_outcome, conclude
 from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.models import Asset as AssetRow
 from anchor_dramatiq.models import Channel, Submission, SubmissionItem, Transaction
+from anchor_dramatiq.network.interface import Network
+from anchor_dramatiq.network.shared import shared_network
 from anchor_dramatiq.stellar import channels
-from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.stellar.keys import channel_keypair, distribution_keypair
 from anchor_dramatiq.stellar.submission import (
     Outcome,
+    account_state,
     fee_bump,
     network_fee,
     settle,
@@ -79,9 +80,9 @@ def look_again_ms(submission: Submission, settings: Settings) -> int:
 def submit_deposit(transaction_id: str | uuid.UUID, settings: Settings | None = None) -> DepositResult:
     """Do whatever the deposit needs now; returns what it did (see :class:`DepositResult`).
 
-    Raises the Horizon error (``BaseRequestError``/``ConnectionError``) or :class:`NoAnswer`
-    when the distribution or a destination account could not be read: the claims were given
-    back first, so Dramatiq's retry starts over.
+    Raises :class:`NoAnswer` when the network did not say what the distribution or a
+    destination account holds (or the fee, or the pace): the claims were given back first,
+    so Dramatiq's retry starts over.
     """
     settings = settings or get_settings()
     settings.require("secret_key")
@@ -91,16 +92,13 @@ def submit_deposit(transaction_id: str | uuid.UUID, settings: Settings | None = 
     if transaction is None or transaction.kind not in DEPOSIT_KINDS \
             or transaction.status != TransactionStatus.PENDING_ANCHOR:
         return DepositResult.NOTHING_TO_DO
-    server = horizon_server(settings)
-    try:
-        submission = current_submission(tid)
-        if submission is not None:
-            return _continue(server, transaction, submission, settings)
-        if not claim(tid, settings.claim_timeout):
-            return DepositResult.HELD_ELSEWHERE
-        return _pay(server, transaction, settings)
-    finally:
-        server.close()
+    network = shared_network(settings)
+    submission = current_submission(tid)
+    if submission is not None:
+        return _continue(network, transaction, submission, settings)
+    if not claim(tid, settings.claim_timeout):
+        return DepositResult.HELD_ELSEWHERE
+    return _pay(network, transaction, settings)
 
 
 # --------------------------------------------------------------------------- existing work
@@ -110,7 +108,7 @@ def _lead(submission: Submission) -> uuid.UUID:
     return submission.items.order_by(SubmissionItem.op_index).first().transaction_id
 
 
-def _continue(server: Server, transaction: Transaction, submission: Submission,
+def _continue(network: Network, transaction: Transaction, submission: Submission,
               settings: Settings) -> DepositResult:
     if submission.state == SubmissionState.SUCCEEDED:
         apply_outcome(settled_outcome(submission), settings)
@@ -124,7 +122,7 @@ def _continue(server: Server, transaction: Transaction, submission: Submission,
         adopted = True  # stored to wait for signatures, never sent: this worker sends it now
     elif transaction.submission_status == SubmissionStatus.BLOCKED:
         # Held for a person: its envelope is settled when evidence comes, never resent.
-        outcome = settle(server, submission, resubmit=False)
+        outcome = settle(network, submission, resubmit=False)
         if outcome.state == SubmissionState.PENDING:
             return DepositResult.BLOCKED
         apply_outcome(outcome, settings)
@@ -134,11 +132,11 @@ def _continue(server: Server, transaction: Transaction, submission: Submission,
     last = submission.submitted_at or submission.created_at
     wait = grace_seconds(settings) - (utcnow() - last).total_seconds()
     if wait > 0 and not adopted:
-        # The worker that stored or last sent it is still waiting on Horizon; look after it.
+        # The worker that stored or last sent it is still waiting on the network; look after it.
         if _lead(submission) == transaction.id:
             send_submit(transaction.id, delay_ms=int(wait * 1000) + 200)
         return DepositResult.IN_FLIGHT
-    return _handle(server, settle(server, submission), settings)
+    return _handle(network, settle(network, submission), settings)
 
 
 def _resume_claim(transaction: Transaction) -> bool:
@@ -150,21 +148,21 @@ def _resume_claim(transaction: Transaction) -> bool:
                        & (Transaction.submission_status == SubmissionStatus.UNBLOCKED)).execute())
 
 
-def _handle(server: Server, outcome: Outcome, settings: Settings) -> DepositResult:
+def _handle(network: Network, outcome: Outcome, settings: Settings) -> DepositResult:
     def bump(submission: Submission) -> Outcome | None:
-        bumped = bump_fee(server, submission, settings)
-        return submit(server, bumped) if bumped is not None else None
+        bumped = bump_fee(network, submission, settings)
+        return submit(network, bumped) if bumped is not None else None
 
     return conclude(outcome, settings, bump=bump, look_again=lambda submission: send_submit(
         _lead(submission), delay_ms=look_again_ms(submission, settings)))
 
 
-def bump_fee(server: Server, submission: Submission, settings: Settings) -> Submission | None:
+def bump_fee(network: Network, submission: Submission, settings: Settings) -> Submission | None:
     """Wrap the same inner transaction in a higher fee, if the cap leaves room to bid more."""
     envelope_ops = _op_count(submission)
     fee_ops = envelope_ops + (1 if submission.hash != submission.inner_hash else 0)
     current = submission.fee // fee_ops
-    bid = min(settings.max_fee_stroops, max(network_fee(server, settings, fresh=True), current * 2))
+    bid = min(settings.max_fee_stroops, max(network_fee(network, settings, fresh=True), current * 2))
     if bid <= current:
         log.warning("submission %s: surge above the fee cap (%s stroops); waiting for it to pass "
                     "or the envelope to expire", submission.hash, settings.max_fee_stroops)
@@ -191,29 +189,29 @@ def _fee_source(submission: Submission, settings: Settings) -> Keypair:
 # --------------------------------------------------------------------------- new payment
 
 
-def _pay(server: Server, lead: Transaction, settings: Settings) -> DepositResult:
+def _pay(network: Network, lead: Transaction, settings: Settings) -> DepositResult:
     if not encodable([lead]):
         return DepositResult.ERROR
     asset = lead.asset
     distribution = distribution_keypair(asset, settings.key())
     try:
-        distribution_json = server.accounts().account_id(distribution.public_key).call()
-    except (BaseRequestError, ConnectionError):
+        distribution_state = account_state(network, distribution.public_key, [(asset.code, asset.issuer)])
+    except NoAnswer:
         back_to_ready([lead.id], nudge=False)
         raise
-    needs_signers = multisig.needs_more_signatures(distribution_json, distribution.public_key)
+    needs_signers = multisig.needs_more_signatures(distribution_state)
     mates = [] if (lead.memo or needs_signers) else claim_mates(lead, settings.batch_size - 1)
     mates = encodable(mates)
     batch = [lead, *mates]
     try:
-        destinations = load_destinations(server, batch)
-    except (BaseRequestError, ConnectionError, NoAnswer):
+        destinations = load_destinations(network, batch)
+    except NoAnswer:
         back_to_ready([lead.id], nudge=False)
         back_to_ready([m.id for m in mates])
         raise
     plan, left = within_operations(plan_operations(batch, destinations, settings))
     back_to_ready([t.id for t, _ in left])
-    plan = within_balance(plan, distribution_json, asset)
+    plan = within_balance(plan, distribution_state, asset)
     if not plan:
         return DepositResult.NOT_PAYABLE_NOW
     lease = None
@@ -228,8 +226,8 @@ def _pay(server: Server, lead: Transaction, settings: Settings) -> DepositResult
                          "run `anchor-dramatiq channels create N`, then set submission_status to 'unblocked'")
         return DepositResult.BLOCKED
     try:
-        envelope, items = build_envelope(server, plan, distribution, lease, needs_signers, settings)
-    except (BaseRequestError, ConnectionError):
+        envelope, items = build_envelope(network, plan, distribution, lease, needs_signers, settings)
+    except NoAnswer:
         if lease:
             channels.release(lease.public_key, lease.token)
         back_to_ready([t.id for t, _ in plan if t.id != lead.id])
@@ -243,8 +241,8 @@ def _pay(server: Server, lead: Transaction, settings: Settings) -> DepositResult
     if needs_signers:
         return DepositResult.AWAITING_SIGNATURES
     crash_point("stored")
-    outcome = submit(server, submission)
+    outcome = submit(network, submission)
     crash_point("submitted")
-    return _handle(server, outcome, settings)
+    return _handle(network, outcome, settings)
 
 

@@ -1,13 +1,11 @@
 """``check_trustlines``: deposits waiting on the destination (``pending_trust``, and
 ``pending_user``/``pending_funding`` when account creation is off) go back to ready once
-the account exists and trusts the asset. One Horizon call per distinct account per sweep.
+the account exists and trusts the asset. Each distinct account is read once per sweep.
 """
 
 from __future__ import annotations
 
 import logging
-
-from stellar_sdk.exceptions import BaseRequestError, ConnectionError
 
 from anchor_dramatiq.config import Settings, get_settings
 from anchor_dramatiq.db import utcnow
@@ -15,8 +13,8 @@ from anchor_dramatiq.deposits.destination import destination_key, load_destinati
 from anchor_dramatiq.deposits.messages import send_submit
 from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.network.shared import shared_network
 from anchor_dramatiq.queues import Queue
-from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.transitions import transition
 from anchor_dramatiq.vocabulary import DEPOSIT_KINDS, SubmissionStatus, TransactionStatus
 
@@ -35,14 +33,11 @@ def check_trustlines(settings: Settings | None = None) -> int:
                    .where(Transaction.kind.in_(DEPOSIT_KINDS) & WAITING))
     if not waiting:
         return 0
-    server = horizon_server(settings)
     try:
-        destinations = load_destinations(server, waiting)
-    except (BaseRequestError, ConnectionError, NoAnswer) as exc:
-        log.warning("check_trustlines: Horizon unavailable (%s); next sweep retries", exc)
+        destinations = load_destinations(shared_network(settings), waiting)
+    except NoAnswer as exc:
+        log.warning("check_trustlines: the network did not answer (%s); next sweep retries", exc)
         return 0
-    finally:
-        server.close()
     moved = 0
     for transaction in waiting:
         destination = destinations[destination_key(transaction)]

@@ -14,12 +14,20 @@ from decimal import Decimal
 from enum import Enum, auto
 from typing import Any
 
+FIRST_TRANSACTION_LEDGER = 2  # ledger 1 is genesis: no transaction applies before ledger 2
+
 
 @dataclass(frozen=True)
 class NoReply:
-    """No answer from a node that says how far it has ingested: proves nothing."""
+    """No answer from a node that says how far it has ingested: proves nothing.
+
+    ``said_not_found``: something (a load balancer, a proxy) answered "not found" without
+    saying how far it had seen: still no evidence, but the envelope may simply be unknown
+    there, so it is worth sending again.
+    """
 
     summary: str
+    said_not_found: bool = False
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,15 @@ class LedgerHead:
 
     sequence: int
     closed_at: int
+
+
+@dataclass(frozen=True)
+class Pace:
+    """The newest ledger and the mean seconds between recent closes (sizes ledger bounds and
+    when to look at an envelope again)."""
+
+    latest_ledger: int
+    close_s: float
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,15 @@ class NotFound:
     hash: str
     latest_ledger: int
     oldest_ledger: int | None = None
+    oldest_closed_at: int | None = None
+
+    def keeps_ledgers_after(self, moment: int) -> bool:
+        """Every ledger closed after ``moment`` (epoch seconds) is still kept by this node:
+        it keeps all history, its window starts at the first ledger that can hold a
+        transaction, or its oldest kept ledger closed before that moment."""
+        if self.oldest_ledger is None or self.oldest_ledger <= FIRST_TRANSACTION_LEDGER:
+            return True
+        return self.oldest_closed_at is not None and self.oldest_closed_at < moment
 
     def proves_unapplied(self, since_ledger: int, max_ledger: int) -> bool:
         """The envelope (valid in ledgers ``since_ledger`` .. ``max_ledger - 1``, max ledger

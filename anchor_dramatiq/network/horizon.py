@@ -1,8 +1,11 @@
 """The network interface over Horizon: today's behaviour, each answer keeping ``Latest-Ledger``.
 
-Reads go through :func:`anchor_dramatiq.stellar.answers.read` (the answering node's
-``Latest-Ledger`` header kept), submissions to ``/transactions_async`` (core's admission, no
-wait), incoming payments from ``/accounts/{a}/payments?join=transactions`` (one cursor per
+Reads go through :func:`read`, which keeps the answering node's ``Latest-Ledger`` header: a
+money decision may rest on "Horizon does not know this" only when the answer says how far the
+node that gave it had ingested (a 404 from a load balancer with no ready backend, a 429 from
+a rate limiter, a 5xx or a timeout carry no such header and prove nothing). Submissions go to
+``/transactions_async`` (core's admission, no wait) or ``/transactions`` (wait for the
+ledger), incoming payments from ``/accounts/{a}/payments?join=transactions`` (one cursor per
 account) turned into rows by :func:`anchor_dramatiq.payments.records.payment_fields`.
 """
 
@@ -10,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from stellar_sdk import Server
 from stellar_sdk.client.requests_client import RequestsClient
-from stellar_sdk.exceptions import BaseRequestError, ConnectionError
+from stellar_sdk.exceptions import BadRequestError, BaseRequestError, ConnectionError
 
 from anchor_dramatiq.network.answers import (
     AccountAnswer,
@@ -29,6 +33,7 @@ from anchor_dramatiq.network.answers import (
     LedgerHead,
     NoReply,
     NotFound,
+    Pace,
     PaymentPage,
     PaymentsAnswer,
     Signer,
@@ -39,7 +44,6 @@ from anchor_dramatiq.network.common import capped_bid, epoch, refusal_codes
 from anchor_dramatiq.network.interface import AssetKey
 from anchor_dramatiq.paging import as_horizon_cursor
 from anchor_dramatiq.payments.records import is_incoming, needs_transaction, payment_fields
-from anchor_dramatiq.stellar.answers import Answer, read
 from anchor_dramatiq.vocabulary import NetworkApi
 
 LOOKUP_CONCURRENCY = 8  # Horizon has no batch read: parallel GETs per call
@@ -48,6 +52,50 @@ PAGE_LIMIT = 200  # Horizon's maximum page
 ADMISSIONS = {"PENDING": Admission.ACCEPTED, "DUPLICATE": Admission.DUPLICATE,
               "TRY_AGAIN_LATER": Admission.TRY_AGAIN_LATER}
 ASYNC_ERROR = "ERROR"
+CLOSE_TIME_SAMPLE = 10  # ledgers whose closes give the pace
+LATEST_LEDGER = "latest-ledger"
+FEE_BUMP_RESULTS = ("tx_fee_bump_inner_failed", "tx_fee_bump_inner_success")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One GET: ``status`` None when no HTTP answer came at all."""
+
+    status: int | None
+    body: dict[str, Any] | None
+    latest_ledger: int | None
+    summary: str
+
+    @property
+    def found(self) -> bool:
+        return self.status == 200 and self.body is not None
+
+    @property
+    def missing(self) -> bool:
+        """Horizon itself (a node that says how far it has ingested) does not know it."""
+        return self.status == 404 and self.latest_ledger is not None
+
+
+def read(server: Server, path: str) -> Answer:
+    """GET ``path`` through the server's own HTTP client (same session, timeouts, headers).
+
+    stellar-sdk's call builders drop the response headers, so the client is used directly.
+    """
+    url = server.horizon_url.rstrip("/") + path
+    try:
+        response = server._client.get(url)
+    except (ConnectionError, BaseRequestError) as exc:
+        return Answer(None, None, None, f"no answer: {type(exc).__name__}")
+    latest = next((value for name, value in response.headers.items()
+                   if name.lower() == LATEST_LEDGER), None)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    title = body.get("title") if isinstance(body, dict) else None
+    return Answer(response.status_code, body if isinstance(body, dict) else None,
+                  int(latest) if latest and str(latest).isdigit() else None,
+                  f"{response.status_code} {title or ''}".strip())
 
 
 class HorizonNetwork:
@@ -58,8 +106,12 @@ class HorizonNetwork:
     shared_cursor = False
 
     def __init__(self, horizon_url: str, timeout: float = 30.0) -> None:
-        client = RequestsClient(request_timeout=int(max(1, timeout)), post_timeout=timeout)
+        # No hidden retries (stellar-sdk retries a 504 POST by default): a submission's fate
+        # is settled by its hash instead. requests takes the float timeout as it is.
+        client = RequestsClient(num_retries=0, request_timeout=timeout,  # type: ignore[arg-type]
+                                post_timeout=timeout)
         self.server = Server(horizon_url, client=client)
+        self.endpoint = horizon_url
 
     # ------------------------------------------------------------------ ledgers and accounts
 
@@ -69,6 +121,14 @@ class HorizonNetwork:
         if not records:
             return NoReply(f"latest ledger: {answer.summary}")
         return LedgerHead(int(records[0]["sequence"]), epoch(records[0]["closed_at"]))
+
+    def pace(self) -> Pace | NoReply:
+        answer = read(self.server, f"/ledgers?order=desc&limit={CLOSE_TIME_SAMPLE}")
+        records = ((answer.body or {}).get("_embedded") or {}).get("records") if answer.found else None
+        if not records:
+            return NoReply(f"ledgers: {answer.summary}")
+        span = epoch(records[0]["closed_at"]) - epoch(records[-1]["closed_at"])
+        return Pace(int(records[0]["sequence"]), span / max(1, len(records) - 1))
 
     def accounts(self, account_ids: Sequence[str], assets: Sequence[AssetKey] = ()
                  ) -> dict[str, AccountAnswer]:
@@ -107,17 +167,29 @@ class HorizonNetwork:
         # A rate limiter, a proxy or a 5xx answered, not core: it may have been admitted.
         return NoReply(f"submit: {response.status_code} {status or ''}".strip())
 
+    def submit_and_wait(self, envelope_xdr: str) -> Applied | SubmitAnswer | NoReply:
+        """POST ``/transactions``: Horizon answers once a ledger applied it (or core refused)."""
+        try:
+            record = self.server.submit_transaction(envelope_xdr, skip_memo_required_check=True)
+        except BadRequestError as exc:
+            extras = exc.extras or {}
+            tx_code, op_codes = _result_codes(extras)
+            if tx_code is None:
+                # A rate limiter, an access rule or a size limit answered, not core.
+                return NoReply(f"submit: {_describe(exc)} without result codes")
+            return SubmitAnswer(Admission.REFUSED, extras.get("hash", ""), None, tx_code,
+                                tuple(op_codes), extras.get("result_xdr"))
+        except (BaseRequestError, ConnectionError) as exc:
+            return NoReply(f"submit: {_describe(exc)}")
+        return _applied(record, None)
+
     def fate(self, tx_hash: str) -> Fate:
         answer = read(self.server, f"/transactions/{tx_hash}")
         if answer.found:
-            body = answer.body or {}
-            return Applied(body.get("hash", tx_hash), int(body["ledger"]),
-                           bool(body.get("successful", True)), body.get("result_xdr"),
-                           str(body["paging_token"]), answer.latest_ledger,
-                           body.get("envelope_xdr"))
+            return _applied(answer.body or {}, answer.latest_ledger, tx_hash)
         if answer.missing and answer.latest_ledger is not None:
             return NotFound(tx_hash, answer.latest_ledger)
-        return NoReply(f"transaction {tx_hash}: {answer.summary}")
+        return NoReply(f"transaction {tx_hash}: {answer.summary}", said_not_found=answer.status == 404)
 
     def history_range(self) -> tuple[int, int] | NoReply:
         """The ledgers whose history this Horizon holds (``history_elder_ledger`` ..
@@ -166,6 +238,28 @@ class HorizonNetwork:
 
     def close(self) -> None:
         self.server.close()
+
+
+def _applied(body: dict[str, Any], latest_ledger: int | None, tx_hash: str = "") -> Applied:
+    """Horizon's transaction record (by inner or outer hash: ``hash`` is the one that applied)."""
+    return Applied(body.get("hash", tx_hash), int(body["ledger"]), bool(body.get("successful", True)),
+                   body.get("result_xdr"), str(body["paging_token"]), latest_ledger,
+                   body.get("envelope_xdr"))
+
+
+def _result_codes(extras: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """A synchronous POST's refusal codes; a fee-bump's inner transaction code."""
+    codes = extras.get("result_codes") or {}
+    tx_code = codes.get("transaction")
+    if tx_code in FEE_BUMP_RESULTS:
+        tx_code = codes.get("inner_transaction", tx_code)
+    return tx_code, list(codes.get("operations") or [])
+
+
+def _describe(exc: BaseRequestError | Exception) -> str:
+    status = getattr(exc, "status", None)
+    title = getattr(exc, "title", None) or type(exc).__name__
+    return f"{status} {title}" if status else f"{title}: {exc}"[:300]
 
 
 def _account(account_id: str, answer: Answer, assets: Sequence[AssetKey]) -> AccountAnswer:

@@ -12,10 +12,12 @@ from typing import Protocol
 
 from anchor_dramatiq.network.answers import (
     AccountAnswer,
+    Applied,
     Fate,
     FeeBid,
     LedgerHead,
     NoReply,
+    Pace,
     PaymentsAnswer,
     SubmitAnswer,
 )
@@ -31,12 +33,18 @@ class Network(Protocol):
 
     api: NetworkApi
 
+    #: The URL answered from: per-process caches (fee bid, pace) are kept per endpoint.
+    endpoint: str
+
     #: True when one cursor covers every watched account (RPC's events); False when each
     #: account has its own (Horizon's per-account payments).
     shared_cursor: bool
 
     def latest_ledger(self) -> LedgerHead | NoReply:
         """The newest ledger the answering node has closed and ingested."""
+
+    def pace(self) -> Pace | NoReply:
+        """The newest ledger and the mean seconds between recent closes."""
 
     def accounts(self, account_ids: Sequence[str], assets: Sequence[AssetKey] = ()
                  ) -> dict[str, AccountAnswer]:
@@ -47,6 +55,10 @@ class Network(Protocol):
 
     def submit(self, envelope_xdr: str) -> SubmitAnswer | NoReply:
         """Hand a stored envelope to core once, without waiting for a ledger."""
+
+    def submit_and_wait(self, envelope_xdr: str) -> Applied | SubmitAnswer | NoReply:
+        """Hand a stored envelope to core and wait a while for the ledger that applies it:
+        :class:`Applied` once it has, else core's admission answer (or :class:`NoReply`)."""
 
     def fate(self, tx_hash: str) -> Fate:
         """What the network knows of a transaction hash."""

@@ -8,11 +8,12 @@ no answer at all is :class:`NoReply`. ``sendTransaction`` ``ERROR`` carries core
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from stellar_sdk import SorobanServer
+from stellar_sdk import SorobanServer, TransactionBuilder
 from stellar_sdk.client.requests_client import RequestsClient
 from stellar_sdk.exceptions import BaseRequestError
 from stellar_sdk.soroban_rpc import GetTransactionStatus, SendTransactionStatus
@@ -28,6 +29,7 @@ from anchor_dramatiq.network.answers import (
     LedgerHead,
     NoReply,
     NotFound,
+    Pace,
     PaymentPage,
     PaymentsAnswer,
     SubmitAnswer,
@@ -43,6 +45,10 @@ ADMISSIONS = {SendTransactionStatus.PENDING: Admission.ACCEPTED,
               SendTransactionStatus.TRY_AGAIN_LATER: Admission.TRY_AGAIN_LATER}
 # What a call may raise when the node (or what stands in front of it) did not answer usably.
 NOT_ANSWERED = (BaseRequestError, ValidationError, ValueError, KeyError)
+# A hash no transaction has: getTransaction answers NOT_FOUND with the node's window and the
+# close times of its ends, which give the pace in one call.
+NO_SUCH_HASH = "0" * 64
+WAIT_POLL_S = 0.5  # submit_and_wait: between looks at the hash
 
 
 class RpcNetwork:
@@ -53,9 +59,13 @@ class RpcNetwork:
     shared_cursor = True
 
     def __init__(self, rpc_url: str, passphrase: str, timeout: float = 30.0) -> None:
-        client = RequestsClient(request_timeout=int(max(1, timeout)), post_timeout=timeout)
+        # No hidden retries: a transport failure is NoReply and its caller looks again later.
+        client = RequestsClient(num_retries=0, request_timeout=timeout,  # type: ignore[arg-type]
+                                post_timeout=timeout)
         self.server = SorobanServer(rpc_url, client=client)
         self.passphrase = passphrase
+        self.endpoint = rpc_url
+        self.timeout = timeout
 
     def latest_ledger(self) -> LedgerHead | NoReply:
         try:
@@ -63,6 +73,17 @@ class RpcNetwork:
         except NOT_ANSWERED as exc:
             return _no_reply("getLatestLedger", exc)
         return LedgerHead(head.sequence, head.close_time)
+
+    def pace(self) -> Pace | NoReply:
+        """The mean close time over the node's window (RPC has no ledger-history method that
+        every provider serves; ``getTransaction``'s NOT_FOUND names both ends of the window)."""
+        try:
+            window = self.server.get_transaction(NO_SUCH_HASH)
+        except NOT_ANSWERED as exc:
+            return _no_reply("getTransaction (pace)", exc)
+        ledgers = window.latest_ledger - window.oldest_ledger
+        span = window.latest_ledger_close_time - window.oldest_ledger_close_time
+        return Pace(window.latest_ledger, span / ledgers if ledgers > 0 else 0.0)
 
     def accounts(self, account_ids: Sequence[str], assets: Sequence[AssetKey] = ()
                  ) -> dict[str, AccountAnswer]:
@@ -97,16 +118,37 @@ class RpcNetwork:
         return SubmitAnswer(Admission.REFUSED, sent.hash, sent.latest_ledger, tx_code, op_codes,
                             sent.error_result_xdr)
 
+    def submit_and_wait(self, envelope_xdr: str) -> Applied | SubmitAnswer | NoReply:
+        """``sendTransaction``, then ``getTransaction`` every half second until it applied or
+        the client's timeout passed (then the admission answer: its fate is settled later)."""
+        sent = self.submit(envelope_xdr)
+        if not isinstance(sent, SubmitAnswer) or sent.admission not in (Admission.ACCEPTED,
+                                                                        Admission.DUPLICATE):
+            return sent
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            time.sleep(WAIT_POLL_S)
+            fate = self.fate(sent.hash)
+            if isinstance(fate, Applied):
+                return fate
+        return sent
+
     def fate(self, tx_hash: str) -> Fate:
+        """By inner or outer hash (stellar-rpc indexes a fee-bump under both, as Horizon does);
+        an applied fee-bump is named by its outer hash, the one that applied."""
         try:
             found = self.server.get_transaction(tx_hash)
         except NOT_ANSWERED as exc:
             return _no_reply(f"getTransaction {tx_hash}", exc)
         if found.status == GetTransactionStatus.NOT_FOUND:
-            return NotFound(tx_hash, found.latest_ledger, found.oldest_ledger)
+            return NotFound(tx_hash, found.latest_ledger, found.oldest_ledger,
+                            found.oldest_ledger_close_time)
         if found.ledger is None or found.application_order is None:
             return NoReply(f"getTransaction {tx_hash}: {found.status.value} without its ledger")
-        return Applied(found.transaction_hash, found.ledger,
+        applied_hash = found.transaction_hash
+        if found.fee_bump and found.envelope_xdr:
+            applied_hash = TransactionBuilder.from_xdr(found.envelope_xdr, self.passphrase).hash_hex()
+        return Applied(applied_hash, found.ledger,
                        found.status == GetTransactionStatus.SUCCESS, found.result_xdr,
                        str(toid(found.ledger, found.application_order)), found.latest_ledger,
                        found.envelope_xdr)

@@ -18,18 +18,20 @@ import logging
 import time
 import uuid
 
-from stellar_sdk import Account, Keypair, ReturnHashMemo, Server, TransactionBuilder
+from stellar_sdk import Account, Keypair, ReturnHashMemo, TransactionBuilder
 from stellar_sdk import Asset as SdkAsset
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.db import database, is_postgres, is_sqlite
 from anchor_dramatiq.models import Asset, Channel, Payment, Refund, Submission, SubmissionItem
+from anchor_dramatiq.network.interface import Network
+from anchor_dramatiq.network.shared import shared_network
 from anchor_dramatiq.payments.refunds import record_failed, record_paid
 from anchor_dramatiq.stellar import channels
-from anchor_dramatiq.stellar.horizon import horizon_server
 from anchor_dramatiq.stellar.keys import channel_keypair, distribution_account, distribution_keypair
 from anchor_dramatiq.stellar.submission import (
     Outcome,
+    account_state,
     max_ledger_for,
     network_fee,
     new_submission,
@@ -75,25 +77,22 @@ def pay_refund(refund_id: uuid.UUID, settings: Settings) -> str:
     ``pending`` means its envelope's fate is not known yet (or no channel was free): run it
     again later; it never builds a second envelope while one may still apply.
     """
-    server = horizon_server(settings)
-    try:
-        for _ in range(ROUNDS):
-            refund = Refund.get_by_id(refund_id)
-            if refund.state == RefundState.PAID:
-                return RefundState.PAID
-            latest = latest_submission(refund.id)
-            if latest is not None and latest.state == SubmissionState.SUCCEEDED:
-                outcome: Outcome | None = settled_outcome(latest)
-            elif latest is not None and latest.state in LIVE_SUBMISSION_STATES:
-                outcome = settle(server, latest)
-            else:
-                outcome = _send_new(server, refund, settings)
-            if outcome is None or outcome.state == SubmissionState.EXPIRED:
-                continue  # another run stored one, no channel was free, or it died: look again
-            return _apply(refund, outcome)
-        return SubmissionState.PENDING
-    finally:
-        server.close()
+    network = shared_network(settings)
+    for _ in range(ROUNDS):
+        refund = Refund.get_by_id(refund_id)
+        if refund.state == RefundState.PAID:
+            return RefundState.PAID
+        latest = latest_submission(refund.id)
+        if latest is not None and latest.state == SubmissionState.SUCCEEDED:
+            outcome: Outcome | None = settled_outcome(latest)
+        elif latest is not None and latest.state in LIVE_SUBMISSION_STATES:
+            outcome = settle(network, latest)
+        else:
+            outcome = _send_new(network, refund, settings)
+        if outcome is None or outcome.state == SubmissionState.EXPIRED:
+            continue  # another run stored one, no channel was free, or it died: look again
+        return _apply(refund, outcome)
+    return SubmissionState.PENDING
 
 
 def pay_refund_until_settled(refund_id: uuid.UUID, settings: Settings, patience_s: float) -> str:
@@ -139,7 +138,7 @@ def _asset(payment: Payment) -> SdkAsset:
     return SdkAsset(payment.asset_code, payment.asset_issuer)
 
 
-def _send_new(server: Server, refund: Refund, settings: Settings) -> Outcome | None:
+def _send_new(network: Network, refund: Refund, settings: Settings) -> Outcome | None:
     """Build, store and submit a new envelope; None when none may be stored now."""
     payment = Payment.get_by_id(refund.payment_id)
     distribution = _distribution(payment, settings)
@@ -150,7 +149,7 @@ def _send_new(server: Server, refund: Refund, settings: Settings) -> Outcome | N
             log.info("refund %s: no free channel; looking again later", refund.id)
             return None
     try:
-        envelope = _build(server, refund, payment, distribution, lease, settings)
+        envelope = _build(network, refund, payment, distribution, lease, settings)
         submission = _store(envelope, refund, lease)
     except BaseException:
         if lease:
@@ -160,17 +159,16 @@ def _send_new(server: Server, refund: Refund, settings: Settings) -> Outcome | N
         if lease:
             channels.release(lease.public_key, lease.token)
         return None
-    return submit(server, submission)
+    return submit(network, submission)
 
 
-def _build(server: Server, refund: Refund, payment: Payment, distribution: Keypair,
+def _build(network: Network, refund: Refund, payment: Payment, distribution: Keypair,
            lease: channels.ChannelLease | None, settings: Settings):
     source_key = lease.public_key if lease else distribution.public_key
-    account_json = server.accounts().account_id(source_key).call()
-    builder = TransactionBuilder(Account(source_key, int(account_json["sequence"])),
-                                 settings.network_passphrase, base_fee=network_fee(server, settings))
+    builder = TransactionBuilder(Account(source_key, account_state(network, source_key).sequence),
+                                 settings.network_passphrase, base_fee=network_fee(network, settings))
     builder.add_time_bounds(0, int(time.time()) + settings.tx_timeout)
-    builder.set_ledger_bounds(0, max_ledger_for(server, settings.tx_timeout))
+    builder.set_ledger_bounds(0, max_ledger_for(network, settings.tx_timeout))
     builder.add_memo(ReturnHashMemo(bytes.fromhex(payment.transaction_hash)))
     builder.append_payment_op(refund.destination, _asset(payment), str(refund.amount),
                               source=distribution.public_key)

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from stellar_sdk import Account, Keypair, Server, TransactionBuilder
+from stellar_sdk import Account, Keypair, TransactionBuilder
 from stellar_sdk import Asset as StellarAsset
 
 from anchor_dramatiq import dbclock
@@ -27,9 +27,11 @@ from anchor_dramatiq.config import Settings
 from anchor_dramatiq.crypto import Secret, encrypt_seed
 from anchor_dramatiq.db import database, is_postgres, is_sqlite
 from anchor_dramatiq.models import Channel, Submission
-from anchor_dramatiq.stellar.answers import read
+from anchor_dramatiq.network.answers import AccountState
+from anchor_dramatiq.network.interface import Network
 from anchor_dramatiq.stellar.submission import (
     Outcome,
+    account_state,
     max_ledger_for,
     network_fee,
     new_submission,
@@ -112,7 +114,7 @@ def _write_lock():
     return database.atomic()
 
 
-def create(server: Server, funder: Keypair, count: int, settings: Settings,
+def create(network: Network, funder: Keypair, count: int, settings: Settings,
            starting_balance: str = "2") -> list[str]:
     """Create ``count`` channel accounts funded by ``funder`` and register them.
 
@@ -120,11 +122,12 @@ def create(server: Server, funder: Keypair, count: int, settings: Settings,
     protocol's store-then-submit, and a key is registered only once its account exists. An
     unknown outcome (a 504, a timeout) is settled by looking the hash up again until Horizon
     gives evidence either way — never by building a second funding transaction.
+    Raises :class:`~anchor_dramatiq.errors.NoAnswer` when the funder could not be read.
     """
     created: list[str] = []
     while len(created) < count:
         keypairs = [Keypair.random() for _ in range(min(100, count - len(created)))]
-        _fund(server, funder, settings, SubmissionPurpose.CHANNELS,
+        _fund(network, funder, settings, SubmissionPurpose.CHANNELS,
               lambda builder, keypairs=keypairs: [builder.append_create_account_op(k.public_key,
                                                                                     starting_balance)
                                                   for k in keypairs])
@@ -135,7 +138,7 @@ def create(server: Server, funder: Keypair, count: int, settings: Settings,
     return created
 
 
-def ensure(server: Server, funder: Keypair, count: int, settings: Settings, starting_balance: str = "2",
+def ensure(network: Network, funder: Keypair, count: int, settings: Settings, starting_balance: str = "2",
            minimum_balance: str = "1") -> tuple[list[str], list[str]]:
     """Make the pool ``count`` channels, each holding at least ``minimum_balance`` XLM.
 
@@ -144,46 +147,44 @@ def ensure(server: Server, funder: Keypair, count: int, settings: Settings, star
     pool drains). Returns (created, topped up). Top-ups go through the same store, submit
     and settle-by-hash protocol as the funding, up to 100 payments per transaction.
     """
-    created = create(server, funder, count - Channel.select().count(), settings, starting_balance) \
+    created = create(network, funder, count - Channel.select().count(), settings, starting_balance) \
         if Channel.select().count() < count else []
     low: list[tuple[str, Decimal]] = []
-    for channel in Channel.select().order_by(Channel.created_at):
-        answer = read(server, f"/accounts/{channel.public_key}")
-        if not answer.found:
-            log.warning("channel %s: %s; not topped up", channel.public_key, answer.summary)
+    keys = [channel.public_key for channel in Channel.select().order_by(Channel.created_at)]
+    for key, answer in network.accounts(keys).items():
+        if not isinstance(answer, AccountState):
+            log.warning("channel %s: %s; not topped up", key, answer)
             continue
-        native = next((Decimal(b["balance"]) for b in (answer.body or {}).get("balances", [])
-                       if b.get("asset_type") == "native"), Decimal(0))
-        if native < Decimal(minimum_balance):
-            low.append((channel.public_key, Decimal(starting_balance) - native))
+        if answer.balance < Decimal(minimum_balance):
+            low.append((key, Decimal(starting_balance) - answer.balance))
     for start in range(0, len(low), 100):
         chunk = low[start:start + 100]
-        _fund(server, funder, settings, SubmissionPurpose.CHANNELS,
+        _fund(network, funder, settings, SubmissionPurpose.CHANNELS,
               lambda builder, chunk=chunk: [builder.append_payment_op(key, NATIVE, str(amount))
                                             for key, amount in chunk])
     return created, [key for key, _ in low]
 
 
-def _fund(server: Server, funder: Keypair, settings: Settings, purpose: str, add_ops) -> Submission:
+def _fund(network: Network, funder: Keypair, settings: Settings, purpose: str, add_ops) -> Submission:
     """Build, store, submit and settle one funding transaction from ``funder``."""
-    account_json = server.accounts().account_id(funder.public_key).call()
-    builder = TransactionBuilder(Account(funder.public_key, int(account_json["sequence"])),
-                                 settings.network_passphrase, base_fee=network_fee(server, settings))
+    funder_account = Account(funder.public_key, account_state(network, funder.public_key).sequence)
+    builder = TransactionBuilder(funder_account, settings.network_passphrase,
+                                 base_fee=network_fee(network, settings))
     add_ops(builder)
     builder.set_timeout(settings.tx_timeout)
-    builder.set_ledger_bounds(0, max_ledger_for(server, settings.tx_timeout))
+    builder.set_ledger_bounds(0, max_ledger_for(network, settings.tx_timeout))
     envelope = builder.build()
     envelope.sign(funder)
     with database.atomic():
         submission = new_submission(envelope, purpose=purpose, channel=None, items=[])
-    outcome = _settled(server, submit(server, submission), settings)
+    outcome = _settled(network, submit(network, submission), settings)
     if outcome.state != SubmissionState.SUCCEEDED:
         raise RuntimeError(f"funding channel accounts failed: {outcome.state} {outcome.tx_code or ''} "
                            f"{outcome.op_codes or ''} (transaction {submission.hash})")
     return submission
 
 
-def _settled(server: Server, outcome: Outcome, settings: Settings) -> Outcome:
+def _settled(network: Network, outcome: Outcome, settings: Settings) -> Outcome:
     """Look the funding transaction up until its fate is known (bounded by its validity)."""
     deadline = time.monotonic() + 3 * (settings.tx_timeout + settings.horizon_timeout)
     attempt = 0
@@ -191,5 +192,5 @@ def _settled(server: Server, outcome: Outcome, settings: Settings) -> Outcome:
         time.sleep(SETTLE_BACKOFF_S[min(attempt, len(SETTLE_BACKOFF_S) - 1)])
         attempt += 1
         log.info("channel funding %s: outcome unknown, looking again", outcome.submission.hash)
-        outcome = settle(server, outcome.submission)
+        outcome = settle(network, outcome.submission)
     return outcome

@@ -2,25 +2,27 @@
 
 A Stellar transaction is written to ``anchor_submission`` (envelope, hash, sequence, max
 time) before it is ever submitted. After that its fate is only ever settled by looking its
-hash up on Horizon, never guessed from an error: a 504, a dropped connection or a worker
-killed mid-submit leaves the row ``submitted`` and the next look settles it.
+hash up on the network (:mod:`anchor_dramatiq.network`: Horizon or Stellar RPC), never
+guessed from an error: a 504, a dropped connection, a JSON-RPC error or a worker killed
+mid-submit leaves the row ``submitted`` and the next look settles it.
 
 A *family* is one inner transaction and the fee-bumps wrapped around it: they share the
-inner hash and the sequence number, so at most one of them can ever apply.
+inner hash and the sequence number, so at most one of them can ever apply. Both backends
+find a fee-bump by its inner hash.
 
 States: ``built`` (stored, maybe never sent) -> ``submitted`` -> ``succeeded`` | ``failed``
 (applied and failed in a ledger) | ``expired`` (can never apply, on positive evidence only:
-a Horizon node that has ingested past its ledger bound, or past the ledger where its sequence
-number was used, does not know its hash; or that node's ledger closed after its max time).
-Anything else -- a 404 without ``Latest-Ledger``, a 5xx, a 429, a timeout, ``tx_too_late`` or
-``tx_bad_seq`` answered to a submission -- leaves its fate unknown: it stays live and is
-looked at again later.
+a node that has ingested past its ledger bound, or past the ledger where its sequence
+number was used, and still keeps every ledger since it was built, does not know its hash;
+or that node's latest ledger closed after its max time). Anything else -- a not-found from
+a node behind or one whose retention no longer covers it, a 5xx, a 429, a timeout,
+``TRY_AGAIN_LATER``, ``tx_too_late`` or ``tx_bad_seq`` answered to a submission -- leaves its
+fate unknown: it stays live and is looked at again later.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import logging
 import math
@@ -33,17 +35,25 @@ from typing import Any
 from stellar_sdk import (
     FeeBumpTransactionEnvelope,
     Keypair,
-    Server,
     TransactionBuilder,
     TransactionEnvelope,
     xdr,
 )
-from stellar_sdk.exceptions import BadRequestError, BaseRequestError, ConnectionError
 
 from anchor_dramatiq.config import Settings
 from anchor_dramatiq.db import database, utcnow
+from anchor_dramatiq.errors import NoAnswer
 from anchor_dramatiq.models import Submission, SubmissionItem
-from anchor_dramatiq.stellar.answers import Answer, read
+from anchor_dramatiq.network.answers import (
+    AccountState,
+    Admission,
+    Applied,
+    LedgerHead,
+    NoReply,
+    NotFound,
+    SubmitAnswer,
+)
+from anchor_dramatiq.network.interface import AssetKey, Network
 from anchor_dramatiq.vocabulary import LIVE_SUBMISSION_STATES as LIVE
 from anchor_dramatiq.vocabulary import SubmissionState
 
@@ -55,7 +65,6 @@ MIN_BASE_FEE = 100
 # Ledger bounds: an envelope valid for T seconds may apply in as many ledgers as close in T
 # seconds at the pace of the last few ledgers (+2), so its ledger bound and its max time end
 # together on any network (about 12 ledgers for 60 s on pubnet).
-CLOSE_TIME_SAMPLE = 10
 MIN_CLOSE_S = 0.1
 LEDGER_SLACK = 2
 
@@ -63,8 +72,9 @@ LEDGER_SLACK = 2
 # Answers to a submission that prove nothing about the envelope: an earlier POST of the same
 # envelope (or the client's own retry) may have applied it.
 UNKNOWN_REFUSALS = frozenset({"tx_bad_seq", "tx_too_late"})
-# Core's answers to POST /transactions_async (Horizon relays them as ``tx_status``).
-ASYNC_PENDING, ASYNC_DUPLICATE, ASYNC_ERROR = "PENDING", "DUPLICATE", "ERROR"
+# A node's retention must reach this far before an envelope was built for its not-found to
+# count: the database's clock and the ledgers' close times may disagree by this much.
+CLOCK_MARGIN_S = 10
 REFUSED_NOT_APPLIED = frozenset({
     "tx_bad_seq", "tx_insufficient_fee", "tx_too_late", "tx_too_early", "tx_bad_auth",
     "tx_insufficient_balance", "tx_no_source_account", "tx_bad_auth_extra", "tx_malformed",
@@ -96,22 +106,22 @@ _fee_cache: dict[str, tuple[float, int]] = {}
 _fee_lock = threading.Lock()
 
 
-def network_fee(server: Server, settings: Settings, *, fresh: bool = False) -> int:
+def network_fee(network: Network, settings: Settings, *, fresh: bool = False) -> int:
     """Per-operation bid: what recent ledgers charged (p90) or their base fee, capped.
 
-    Cached for a few seconds per Horizon so a batch of builds costs one ``/fee_stats`` call.
+    Cached for a few seconds per endpoint so a batch of builds costs one fee-stats call.
+    Raises :class:`NoAnswer` when the node gave none.
     """
     with _fee_lock:
-        cached = _fee_cache.get(settings.horizon_url)
+        cached = _fee_cache.get(network.endpoint)
         if cached and not fresh and time.monotonic() - cached[0] < FEE_STATS_TTL_S:
             return cached[1]
-    stats = server.fee_stats().call()
-    wanted = max(MIN_BASE_FEE, int(stats["last_ledger_base_fee"]),
-                 int(stats["fee_charged"]["p90"]))
-    fee = min(wanted, settings.max_fee_stroops)
+    bid = network.fee_bid(settings.max_fee_stroops)
+    if isinstance(bid, NoReply):
+        raise NoAnswer(bid.summary)
     with _fee_lock:
-        _fee_cache[settings.horizon_url] = (time.monotonic(), fee)
-    return fee
+        _fee_cache[network.endpoint] = (time.monotonic(), bid.base_fee)
+    return bid.base_fee
 
 
 # --------------------------------------------------------------------------- building
@@ -121,32 +131,43 @@ _pace_cache: dict[str, tuple[float, int, float]] = {}
 _pace_lock = threading.Lock()
 
 
-def ledger_pace(server: Server, *, fresh: bool = False) -> tuple[int, float]:
+def ledger_pace(network: Network, *, fresh: bool = False) -> tuple[int, float]:
     """The latest ledger and the seconds between closes over the last few ledgers.
 
-    Cached for a moment per Horizon (a pipeline builds many envelopes per ledger). A cached
+    Cached for a moment per endpoint (a pipeline builds many envelopes per ledger). A cached
     latest ledger is at most ``LEDGER_PACE_TTL_S`` old, so a bound computed from it is a few
     ledgers *shorter* than it could be, never longer: the envelope only dies sooner.
     """
-    key = server.horizon_url
+    key = network.endpoint
     with _pace_lock:
         cached = _pace_cache.get(key)
         if cached and not fresh and time.monotonic() - cached[0] < LEDGER_PACE_TTL_S:
             return cached[1], cached[2]
-    records = (server.ledgers().order(desc=True).limit(CLOSE_TIME_SAMPLE).call()
-               ["_embedded"]["records"])
-    span = _epoch(records[0]["closed_at"]) - _epoch(records[-1]["closed_at"])
-    close_s = max(MIN_CLOSE_S, span / max(1, len(records) - 1))
-    latest = int(records[0]["sequence"])
+    pace = network.pace()
+    if isinstance(pace, NoReply):
+        raise NoAnswer(pace.summary)
+    close_s = max(MIN_CLOSE_S, pace.close_s)
     with _pace_lock:
-        _pace_cache[key] = (time.monotonic(), latest, close_s)
-    return latest, close_s
+        _pace_cache[key] = (time.monotonic(), pace.latest_ledger, close_s)
+    return pace.latest_ledger, close_s
 
 
-def max_ledger_for(server: Server, validity_s: int) -> int:
+def max_ledger_for(network: Network, validity_s: int) -> int:
     """The ledger bound of an envelope built now and valid for ``validity_s`` seconds."""
-    latest, close_s = ledger_pace(server)
+    latest, close_s = ledger_pace(network)
     return latest + math.ceil(validity_s / close_s) + LEDGER_SLACK
+
+
+def account_state(network: Network, account_id: str, assets: Sequence[AssetKey] = ()
+                  ) -> AccountState:
+    """An account as the network has it now (a source's sequence, a distribution account's
+    signers and balance); raises :class:`NoAnswer` when the network could not say."""
+    answer = network.accounts([account_id], assets)[account_id]
+    if not isinstance(answer, AccountState):
+        what = (answer.summary if isinstance(answer, NoReply)
+                else f"not found at ledger {answer.latest_ledger}")
+        raise NoAnswer(f"account {account_id}: {what}")
+    return answer
 
 
 def inner_of(envelope: TransactionEnvelope | FeeBumpTransactionEnvelope) -> TransactionEnvelope:
@@ -207,14 +228,6 @@ def store_fee_bump(submission: Submission, bump: FeeBumpTransactionEnvelope) -> 
 # --------------------------------------------------------------------------- submitting
 
 
-def _result_codes(extras: dict[str, Any] | None) -> tuple[str | None, list[str]]:
-    codes = (extras or {}).get("result_codes") or {}
-    tx_code = codes.get("transaction")
-    if tx_code in ("tx_fee_bump_inner_failed", "tx_fee_bump_inner_success"):
-        tx_code = codes.get("inner_transaction", tx_code)
-    return tx_code, list(codes.get("operations") or [])
-
-
 def _mark(submission: Submission, state: str, from_states: Sequence[str] = LIVE, **fields: Any
           ) -> bool:
     """Compare-and-set the row's state; False when another worker settled it first."""
@@ -257,77 +270,66 @@ def _expire_siblings(applied: Submission) -> None:
      .execute())
 
 
-def submit(server: Server, submission: Submission) -> Outcome:
-    """POST the stored envelope once and record what Horizon said.
-
-    Success -> ``succeeded``. Applied-and-failed result codes -> ``failed``. Everything else
-    leaves the row live: a 404, 5xx, dropped connection or a 4xx without result codes ->
-    ``pending`` (settle it by hash later); ``tx_too_late``/``tx_bad_seq`` -> settled at once
-    by hash, on evidence only; other refusals -> ``pending`` with the code for the caller.
-    """
+def _sent(submission: Submission) -> Submission:
+    """Count a POST of a live row; returns the row as it is now."""
     Submission.update(state=SubmissionState.SUBMITTED, submitted_at=utcnow(),
                       attempts=Submission.attempts + 1) \
         .where((Submission.id == submission.id) & (Submission.state.in_(LIVE))).execute()
-    submission = Submission.get_by_id(submission.id)
+    return Submission.get_by_id(submission.id)
+
+
+def submit(network: Network, submission: Submission) -> Outcome:
+    """Send the stored envelope once and wait a while for the ledger; record what was said.
+
+    Applied -> ``succeeded`` or ``failed``. Refused with applied-and-failed codes ->
+    ``failed``. Everything else leaves the row live: no answer, or an admission without a
+    ledger yet -> ``pending`` (settle it by hash later); ``tx_too_late``/``tx_bad_seq`` ->
+    settled at once by hash, on evidence only; other refusals -> ``pending`` with the code
+    for the caller.
+    """
+    submission = _sent(submission)
     if submission.state not in LIVE:
         return settled_outcome(submission)
-    try:
-        record = server.submit_transaction(submission.envelope_xdr, skip_memo_required_check=True)
-    except BadRequestError as exc:
-        return _refused(server, submission, exc)
-    except (BaseRequestError, ConnectionError) as exc:
-        _note(submission, f"submit: {_describe(exc)}")
-        log.warning("submission %s: %s; its fate will be settled by hash", submission.hash,
-                    _describe(exc))
-        return Outcome(SubmissionState.PENDING, submission)
-    return _record_success(submission, record)
+    answer = network.submit_and_wait(submission.envelope_xdr)
+    if isinstance(answer, Applied):
+        return _record_success(submission, _record(answer))
+    return _admission(network, submission, answer)
 
 
-def submit_async(server: Server, submission: Submission) -> Outcome:
-    """POST the stored envelope to ``/transactions_async`` once: core's admission, no wait.
+def submit_async(network: Network, submission: Submission) -> Outcome:
+    """Hand the stored envelope to core once: its admission, no wait for a ledger.
 
     The worker is free as soon as core answered; the family is settled by hash later.
-    ``PENDING``/``DUPLICATE`` (queued, or already known) and ``TRY_AGAIN_LATER`` (core's
-    queue is full for now) -> ``pending``. ``ERROR`` carries core's refusal, handled as a
-    refusal of a synchronous POST. Anything else (5xx, 429, a dropped connection) ->
-    ``pending``: it may have been admitted.
+    Accepted/duplicate (queued, or already known) and try-again-later (core's queue is full
+    for now: not admitted, looked at again later, never in a tight loop) -> ``pending``. A
+    refusal carries core's result codes, handled as a refusal of a waited-for send. No
+    answer (5xx, 429, a dropped connection, a JSON-RPC error) -> ``pending``: it may have
+    been admitted.
     """
-    Submission.update(state=SubmissionState.SUBMITTED, submitted_at=utcnow(),
-                      attempts=Submission.attempts + 1) \
-        .where((Submission.id == submission.id) & (Submission.state.in_(LIVE))).execute()
-    submission = Submission.get_by_id(submission.id)
+    submission = _sent(submission)
     if submission.state not in LIVE:
         return settled_outcome(submission)
-    url = server.horizon_url.rstrip("/") + "/transactions_async"
-    try:
-        response = server._client.post(url, data={"tx": submission.envelope_xdr})
-        body = response.json() if response.text else {}
-    except (BaseRequestError, ConnectionError, ValueError) as exc:
-        _note(submission, f"submit_async: {_describe(exc)}")
+    return _admission(network, submission, network.submit(submission.envelope_xdr))
+
+
+def _admission(network: Network, submission: Submission, answer: SubmitAnswer | NoReply) -> Outcome:
+    if isinstance(answer, NoReply):
+        _note(submission, answer.summary)
+        log.warning("submission %s: %s; its fate will be settled by hash", submission.hash,
+                    answer.summary)
         return Outcome(SubmissionState.PENDING, submission)
-    status = body.get("tx_status") if isinstance(body, dict) else None
-    if status == ASYNC_ERROR and body.get("error_result_xdr"):
-        parsed = failure_codes(body["error_result_xdr"])
-        return _refusal(server, submission, parsed.get("transaction"), parsed.get("operations", []),
-                        body["error_result_xdr"], f"async {response.status_code}")
-    if status not in (ASYNC_PENDING, ASYNC_DUPLICATE):
-        _note(submission, f"submit_async: {response.status_code} {status or ''}".strip())
+    if answer.admission == Admission.REFUSED:
+        return _refusal(network, submission, answer.tx_code, list(answer.op_codes), answer.result_xdr)
+    if answer.admission == Admission.TRY_AGAIN_LATER:
+        _note(submission, "submit: TRY_AGAIN_LATER (not admitted now)")
     return Outcome(SubmissionState.PENDING, submission)
 
 
-def _refused(server: Server, submission: Submission, exc: BadRequestError) -> Outcome:
-    tx_code, op_codes = _result_codes(exc.extras)
-    return _refusal(server, submission, tx_code, op_codes, (exc.extras or {}).get("result_xdr"),
-                    _describe(exc))
-
-
-def _refusal(server: Server, submission: Submission, tx_code: str | None, op_codes: list[str],
-             result_xdr: str | None, described: str) -> Outcome:
+def _refusal(network: Network, submission: Submission, tx_code: str | None, op_codes: list[str],
+             result_xdr: str | None) -> Outcome:
     if tx_code is None:
-        # A rate limiter, an access rule or a size limit answered, not core: fate unknown.
-        _note(submission, f"submit: {described}")
-        log.warning("submission %s: %s without result codes; its fate will be settled by hash",
-                    submission.hash, described)
+        # A refusal without core's code: nothing to go on, the fate stays unknown.
+        _note(submission, "submit refused without a result code")
         return Outcome(SubmissionState.PENDING, submission)
     if tx_code not in REFUSED_NOT_APPLIED:
         # Applied in a ledger and failed: sequence used, fee charged, no operation applied.
@@ -337,7 +339,7 @@ def _refusal(server: Server, submission: Submission, tx_code: str | None, op_cod
         return Outcome(SubmissionState.FAILED, submission, tx_code=tx_code, op_codes=op_codes)
     _note(submission, f"submit refused: {tx_code}")
     if tx_code in UNKNOWN_REFUSALS:
-        return settle(server, submission, resubmit=False)
+        return settle(network, submission, resubmit=False)
     # Core refused this POST; an earlier one may still be queued, so the row stays live.
     return Outcome(SubmissionState.PENDING, submission, tx_code=tx_code)
 
@@ -346,10 +348,10 @@ def _note(submission: Submission, error: str) -> None:
     Submission.update(error=error[:500]).where(Submission.id == submission.id).execute()
 
 
-def _describe(exc: BaseRequestError | Exception) -> str:
-    status = getattr(exc, "status", None)
-    title = getattr(exc, "title", None) or type(exc).__name__
-    return f"{status} {title}" if status else f"{title}: {exc}"[:300]
+def _record(applied: Applied) -> dict[str, Any]:
+    """An applied transaction as the record :func:`_record_success` and the flows read."""
+    return {"hash": applied.hash, "ledger": applied.ledger, "successful": applied.successful,
+            "result_xdr": applied.result_xdr, "paging_token": applied.paging_token}
 
 
 # --------------------------------------------------------------------------- settling
@@ -372,14 +374,14 @@ def family(submission: Submission) -> list[Submission]:
                 .order_by(Submission.id))
 
 
-def settle(server: Server, submission: Submission, *, resubmit: bool = True,
+def settle(network: Network, submission: Submission, *, resubmit: bool = True,
            asynchronous: bool = False) -> Outcome:
     """Settle a family by hash; resubmit its newest member while it may still apply.
 
-    Found -> its result. Not found by a node whose ``Latest-Ledger`` proves the envelope can
-    no longer apply -> expired (see :func:`_why_dead`). Any other answer -> unknown: the
-    same envelope is sent again when Horizon said it does not know it (a 404; to
-    ``/transactions_async`` when ``asynchronous``), and the family stays live.
+    Found -> its result. Not found by a node whose answer proves the envelope can no longer
+    apply -> expired (see :func:`_why_dead`). Any other answer -> unknown: the same
+    envelope is sent again when the node said it does not know it (not found; without
+    waiting when ``asynchronous``), and the family stays live.
     """
     members = family(submission)
     done = [m for m in members if m.state in (SubmissionState.SUCCEEDED, SubmissionState.FAILED)]
@@ -389,56 +391,58 @@ def settle(server: Server, submission: Submission, *, resubmit: bool = True,
     if not live:
         return settled_outcome(members[-1])
     newest = live[-1]
-    lookup = read(server, f"/transactions/{newest.inner_hash}")
-    if lookup.found:
-        return _record_success(newest, lookup.body or {})
-    reason = _why_dead(server, newest, lookup) if lookup.missing else None
+    fate = network.fate(newest.inner_hash)
+    if isinstance(fate, Applied):
+        return _record_success(newest, _record(fate))
+    if isinstance(fate, NoReply) and not fate.said_not_found:
+        log.warning("settling %s: %s; will look again", newest.hash, fate.summary)
+        return Outcome(SubmissionState.PENDING, newest)
+    reason = _why_dead(network, newest, fate) if isinstance(fate, NotFound) else None
     if reason:
         for member in live:
             _mark(member, SubmissionState.EXPIRED, error=reason)
         log.info("submission %s expired: %s", newest.hash, reason)
         return Outcome(SubmissionState.EXPIRED, Submission.get_by_id(newest.id))
-    if lookup.status != 404:
-        log.warning("settling %s: %s; will look again", newest.hash, lookup.summary)
-        return Outcome(SubmissionState.PENDING, newest)
     if not resubmit:
         return Outcome(SubmissionState.PENDING, newest)
-    return submit_async(server, newest) if asynchronous else submit(server, newest)
+    return submit_async(network, newest) if asynchronous else submit(network, newest)
 
 
-def _why_dead(server: Server, submission: Submission, lookup: Answer) -> str | None:
+def _why_dead(network: Network, submission: Submission, lookup: NotFound) -> str | None:
     """Why the envelope can never apply, proven by the node that did not know its hash.
 
-    That node has ingested every ledger up to ``seen`` (Horizon ingests a ledger's
-    transactions and accounts together), so the envelope did not apply up to there. It is
-    dead when no later ledger can take it: ``seen`` reached its ledger bound; or its source
-    account's sequence is at or past the envelope's and was set in a ledger at or before
-    ``seen`` (another transaction used the number); or ledger ``seen`` closed after its max
-    time. A node behind any of these proves nothing.
+    That node has ingested every ledger up to ``seen`` and still keeps every ledger closed
+    since the envelope was built (Horizon keeps all; Stellar RPC only its retention window),
+    so the envelope did not apply up to there. It is dead when no later ledger can take it:
+    ``seen`` reached its ledger bound; or its source account's sequence is at or past the
+    envelope's and was set in a ledger at or before ``seen`` (another transaction used the
+    number); or that node's latest ledger, at or before ``seen``, closed after its max time.
+    A node behind any of these, or one that no longer keeps those ledgers, proves nothing.
     """
     seen = lookup.latest_ledger
-    if seen is None:
+    built_at = int(submission.created_at.timestamp())
+    if not lookup.keeps_ledgers_after(built_at - CLOCK_MARGIN_S):
+        _note(submission, f"not found by a node keeping ledgers from {lookup.oldest_ledger} only "
+                          "(after this envelope was built): that proves nothing")
         return None
-    if submission.max_ledger and seen >= submission.max_ledger - 1:
+    # The node keeps every ledger from its oldest on, and that one closed before this envelope
+    # existed: the ledger it could first apply in is among them.
+    first_kept = lookup.oldest_ledger or 1
+    if submission.max_ledger and lookup.proves_unapplied(first_kept, submission.max_ledger):
         return (f"ledger bound {submission.max_ledger} reached: a node at ledger {seen} "
                 "does not know it")
-    account = read(server, f"/accounts/{submission.source_account}")
-    if account.found:
-        body = account.body or {}
-        used_in = body.get("sequence_ledger") or body.get("last_modified_ledger")
-        if int(body["sequence"]) >= submission.sequence and used_in and int(used_in) <= seen:
+    account = network.accounts([submission.source_account])[submission.source_account]
+    if isinstance(account, AccountState):
+        used_in = account.sequence_ledger or account.last_modified_ledger
+        if account.sequence >= submission.sequence and used_in and used_in <= seen:
             return (f"sequence {submission.sequence} used by another transaction (by ledger "
                     f"{used_in}; a node at ledger {seen} does not know this one)")
     if submission.max_time:
-        ledger = read(server, f"/ledgers/{seen}")
-        if ledger.found and _epoch((ledger.body or {})["closed_at"]) > submission.max_time:
-            return (f"max time {submission.max_time} passed (ledger {seen} closed "
-                    f"{_epoch((ledger.body or {})['closed_at'])}; that node does not know it)")
+        head = network.latest_ledger()
+        if isinstance(head, LedgerHead) and head.sequence <= seen and head.closed_at > submission.max_time:
+            return (f"max time {submission.max_time} passed (ledger {head.sequence} closed "
+                    f"{head.closed_at}; a node at ledger {seen} does not know it)")
     return None
-
-
-def _epoch(closed_at: str) -> int:
-    return int(dt.datetime.fromisoformat(closed_at.replace("Z", "+00:00")).timestamp())
 
 
 # --------------------------------------------------------------------------- results

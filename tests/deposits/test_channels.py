@@ -10,8 +10,7 @@ from anchor_dramatiq.stellar import channels
 
 
 def test_channels_are_created_leased_and_used(anchor):
-    with anchor.server() as server:
-        keys = channels.create(server, anchor.distribution, 2, anchor.settings)
+    keys = channels.create(anchor.network(), anchor.distribution, 2, anchor.settings)
     assert len(keys) == 2 and Channel.select().count() == 2
     assert all(anchor.sim.account(key) is not None for key in keys)
     first = channels.lease(anchor.settings)
@@ -36,8 +35,7 @@ def test_channel_funding_answered_with_a_504_after_it_applied_is_settled_not_rep
     from the hash lookup, and no second funding transaction is built (no key is lost)."""
     anchor.sim.add_fault("submit_timeout", applied=True, count=1)
     anchor.sim.add_fault("read_error", status=404, match="/transactions/", count=2)
-    with anchor.server() as server:
-        keys = channels.create(server, anchor.distribution, 3, anchor.settings)
+    keys = channels.create(anchor.network(), anchor.distribution, 3, anchor.settings)
     assert len(keys) == 3 and Channel.select().count() == 3
     assert all(anchor.sim.account(key) is not None for key in keys)
     funding = list(Submission.select().where(Submission.purpose == "channels"))

@@ -9,10 +9,9 @@ from anchor_dramatiq.deposits.destination import destination_key, load_destinati
 def test_no_trustline_is_never_served_from_memory(anchor):
     wallet = anchor.wallet(trust=False)
     deposit = anchor.deposit(wallet.public_key, "4", claimable_balance_supported=True)
-    with anchor.server() as server:
-        (before,) = load_destinations(server, [deposit]).values()
-        assert before.exists and not before.trusts
-        anchor.submit(wallet, lambda b: b.append_change_trust_op(anchor.sdk_asset))
-        # Within the 10 s: a remembered "no trustline" would pay a claimable balance.
-        after = load_destinations(server, [deposit])[destination_key(deposit)]
+    (before,) = load_destinations(anchor.network(), [deposit]).values()
+    assert before.exists and not before.trusts
+    anchor.submit(wallet, lambda b: b.append_change_trust_op(anchor.sdk_asset))
+    # Within the 10 s: a remembered "no trustline" would pay a claimable balance.
+    after = load_destinations(anchor.network(), [deposit])[destination_key(deposit)]
     assert after.exists and after.trusts

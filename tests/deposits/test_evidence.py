@@ -32,7 +32,7 @@ def live_and_alone() -> Submission:
     return stored
 
 
-def test_envelope_carries_and_stores_its_ledger_bound(anchor):
+def test_envelope_carries_and_stores_its_ledger_bound(anchor, network_api):
     wallet = anchor.wallet()
     deposit = anchor.deposit(wallet.public_key, "1")
     before = anchor.sim.latest_ledger
@@ -120,8 +120,7 @@ def drain_native(anchor, keep_stroops: int) -> None:
 def test_refused_fee_bump_is_held_then_paid_once_after_unblock(anchor):
     wallet = anchor.wallet()
     deposit = anchor.deposit(wallet.public_key, "9")
-    with anchor.server() as server:
-        protocol.network_fee(server, anchor.settings, fresh=True)  # cache today's 100 stroops
+    protocol.network_fee(anchor.network(), anchor.settings, fresh=True)  # cache today's 100 stroops
     drain_native(anchor, 1000)  # pays no fee-bump of 2 x 1000 stroops
     anchor.sim.call(lambda: setattr(anchor.sim.network, "base_fee", 1000))
     anchor.sim.wait_for_ledgers(2)

@@ -49,8 +49,7 @@ def test_dropped_connection_during_submit(anchor, run_workers, applied):
 def test_surge_fee_bumps_the_same_inner_transaction(anchor):
     wallet = anchor.wallet()
     deposit = anchor.deposit(wallet.public_key, "9")
-    with anchor.server() as server:
-        protocol.network_fee(server, anchor.settings, fresh=True)  # cache today's 100 stroops
+    protocol.network_fee(anchor.network(), anchor.settings, fresh=True)  # cache today's 100 stroops
     anchor.sim.call(lambda: setattr(anchor.sim.network, "base_fee", 1000))
     anchor.sim.wait_for_ledgers(2)
     try:

@@ -67,7 +67,7 @@ def queued(broker, queue: str = "stellar") -> int:
 
 
 def test_poll_pays_what_the_rails_funded_and_records_what_it_got_wrong(
-        anchor, rails, broker, run_workers, caplog):
+        anchor, rails, broker, run_workers, caplog, network_api):
     wallets = {name: anchor.wallet() for name in
                ("plain", "with_fee", "no_amount", "negative", "eight_places", "wrong_kind", "unfunded")}
     deposits = {name: waiting(anchor, wallet) for name, wallet in wallets.items()}
@@ -114,7 +114,7 @@ def test_poll_pays_what_the_rails_funded_and_records_what_it_got_wrong(
 # --------------------------------------------------------------------------- deposit_funded()
 
 
-def test_deposit_funded_pays_at_once_and_only_once(anchor, rails, broker, run_workers):
+def test_deposit_funded_pays_at_once_and_only_once(anchor, rails, broker, run_workers, network_api):
     wallet = anchor.wallet()
     deposit = waiting(anchor, wallet)
     assert deposit_funded(deposit.id, "12.34", external_transaction_id="bank-1") is True
@@ -158,7 +158,8 @@ def age(deposit, seconds: float) -> None:
      .where(Transaction.id == deposit.id).execute())
 
 
-def test_resume_resends_ready_deposits_whose_message_was_lost(anchor, rails, broker, run_workers):
+def test_resume_resends_ready_deposits_whose_message_was_lost(anchor, rails, broker, run_workers,
+                                                              network_api):
     wallets = [anchor.wallet() for _ in range(3)]
     lost = anchor.deposit(wallets[0].public_key, "4")  # ready, its message never sent
     abandoned = anchor.deposit(wallets[1].public_key, "5", submission_status="processing")
@@ -219,7 +220,7 @@ def test_resume_settles_an_envelope_whose_worker_died(anchor, rails, broker, run
 # --------------------------------------------------------------------------- a failing operation
 
 
-def test_batch_with_an_operation_failing_at_apply_time(anchor, rails, broker):
+def test_batch_with_an_operation_failing_at_apply_time(anchor, rails, broker, network_api):
     wallets = [anchor.wallet() for _ in range(3)]
     full = anchor.wallet(trust=False)
     anchor.submit(full, lambda b: b.append_change_trust_op(anchor.sdk_asset, limit="2"))

@@ -21,8 +21,7 @@ def make_multisig(anchor) -> Keypair:
 
 
 def test_deposit_waits_for_signatures_then_is_submitted_once(anchor, broker):
-    with anchor.server() as server:
-        [channel] = channels.create(server, anchor.distribution, 1, anchor.settings)
+    [channel] = channels.create(anchor.network(), anchor.distribution, 1, anchor.settings)
     cosigner = make_multisig(anchor)
     wallet = anchor.wallet()
     deposit = anchor.deposit(wallet.public_key, "7.25")
@@ -66,8 +65,7 @@ def test_deposit_waits_for_signatures_then_is_submitted_once(anchor, broker):
 
 
 def test_signed_envelope_that_no_longer_matches_is_not_submitted(anchor):
-    with anchor.server() as server:
-        channels.create(server, anchor.distribution, 1, anchor.settings)
+    channels.create(anchor.network(), anchor.distribution, 1, anchor.settings)
     make_multisig(anchor)
     wallet = anchor.wallet()
     deposit = anchor.deposit(wallet.public_key, "3")

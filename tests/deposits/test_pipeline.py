@@ -33,9 +33,9 @@ def paid_once_each(anchor, wallets_amounts: list[tuple[str, str]]) -> None:
         assert len(anchor.payments_to(wallet)) == 1
 
 
-def test_batch_with_one_bad_destination_pays_the_others_once_and_routes_the_bad_one(anchor, run_workers):
-    with anchor.server() as server:
-        channels.create(server, anchor.distribution, 2, anchor.settings)
+def test_batch_with_one_bad_destination_pays_the_others_once_and_routes_the_bad_one(anchor, run_workers,
+                                                                                  network_api):
+    channels.create(anchor.network(), anchor.distribution, 2, anchor.settings)
     good = [(anchor.wallet().public_key, str(3 + i)) for i in range(5)]
     full = anchor.wallet(trust=False)
     anchor.submit(full, lambda b: b.append_change_trust_op(anchor.sdk_asset, limit="2"))
@@ -69,8 +69,7 @@ def test_a_channel_with_a_transaction_in_flight_is_never_handed_a_second(db, bro
                                                  claim_timeout=30, batch_size=5)
         config.configure(settings)
         anchor = make_anchor(sim, settings)
-        with anchor.server() as server:
-            channels.create(server, anchor.distribution, 1, settings)
+        channels.create(anchor.network(), anchor.distribution, 1, settings)
         wallets = [anchor.wallet() for _ in range(10)]
         deposits = [anchor.deposit(w.public_key, "1") for w in wallets]
         sim.network.ledger_interval = 3600  # from the next close on, ledgers close by hand
@@ -119,8 +118,7 @@ def test_a_surge_drains_without_a_tight_loop(db, broker, surge_sim, run_workers,
                                              claim_timeout=30, batch_size=5)
     config.configure(settings)
     anchor = make_anchor(sim, settings)
-    with anchor.server() as server:
-        channels.create(server, anchor.distribution, 4, settings)
+    channels.create(anchor.network(), anchor.distribution, 4, settings)
     looks: list[int] = []
     real_settle = deposits_api.settle_batch
     monkeypatch.setattr(deposits_api, "settle_batch",
@@ -150,14 +148,14 @@ def test_a_surge_drains_without_a_tight_loop(db, broker, surge_sim, run_workers,
     assert set(items.values()) == {1}
 
 
-def test_channels_ensure_creates_the_missing_and_tops_up_the_low(anchor):
-    with anchor.server() as server:
-        (first,) = channels.create(server, anchor.distribution, 1, anchor.settings, starting_balance="1.5")
-        created, topped = channels.ensure(server, anchor.distribution, 3, anchor.settings,
-                                          starting_balance="2", minimum_balance="1.6")
-        assert len(created) == 2 and topped == [first]
-        assert Channel.select().count() == 3
-        assert anchor.sim.balance(first) == Decimal(2)
-        assert all(anchor.sim.balance(key) == Decimal(2) for key in created)
-        assert channels.ensure(server, anchor.distribution, 3, anchor.settings,
-                               minimum_balance="1.6") == ([], [])  # nothing to do twice
+def test_channels_ensure_creates_the_missing_and_tops_up_the_low(anchor, network_api):
+    (first,) = channels.create(anchor.network(), anchor.distribution, 1, anchor.settings,
+                               starting_balance="1.5")
+    created, topped = channels.ensure(anchor.network(), anchor.distribution, 3, anchor.settings,
+                                      starting_balance="2", minimum_balance="1.6")
+    assert len(created) == 2 and topped == [first]
+    assert Channel.select().count() == 3
+    assert anchor.sim.balance(first) == Decimal(2)
+    assert all(anchor.sim.balance(key) == Decimal(2) for key in created)
+    assert channels.ensure(anchor.network(), anchor.distribution, 3, anchor.settings,
+                           minimum_balance="1.6") == ([], [])  # nothing to do twice

@@ -10,8 +10,10 @@ withdrawal's memo), while the chaos thread SIGKILLs a random worker process ever
 seconds, SIGKILLs the streamer and the scheduler, kills and restarts RabbitMQ, crash-restarts
 PostgreSQL (at a random moment, and right after a payout call, before its result is saved),
 makes some payout calls outlast the claim, runs each worker group and the scheduler with its
-own wall-clock offset (``skewed_clock/sitecustomize.py``), and arms the hostile-Horizon
-faults of :data:`HOSTILE_HORIZON` on simnet. Then faults stop and the system drains;
+own wall-clock offset (``skewed_clock/sitecustomize.py``), and arms the hostile-network
+faults on simnet: :data:`HOSTILE_HORIZON`, or :data:`HOSTILE_RPC` when the deposits run over
+Stellar RPC (``ChaosConfig.network_api``), and the streamer's :data:`HOSTILE_STREAMS`.
+Then faults stop and the system drains;
 :meth:`ChaosRun.verify` checks the simnet ledger, the database, the counting rails' log and the
 dead-letter queues, and returns the figures.
 """
@@ -82,10 +84,30 @@ HOSTILE_HORIZON = (
                  {"code": "tx_too_late", "count": 2}),
     HorizonFault("tx_bad_seq to a resubmitted applied envelope", "resubmit_refused",
                  {"code": "tx_bad_seq", "count": 2}),
+)
+# The streamer's faults: it reads Horizon's payment streams on both backends until its RPC
+# source lands (branch rpcingest13).
+HOSTILE_STREAMS = (
     HorizonFault("stream slow to answer (2 s)", "latency",
                  {"seconds": 2.0, "scope": "stream", "count": 2}),
     HorizonFault("stream cut", "stream_drop", {"after_events": 2, "count": 1}),
     HorizonFault("stream stalled", "stream_stall", {"after_events": 2, "count": 1}),
+)
+# What a Stellar RPC provider does on a bad day (simnet's rpc_* faults, docs/simnet.md).
+HOSTILE_RPC = (
+    HorizonFault("JSON-RPC internal error on sendTransaction, applied", "rpc_error",
+                 {"applied": True, "match": "/rpc/sendTransaction", "count": 3, "probability": 0.5}),
+    HorizonFault("JSON-RPC request timed out on sendTransaction, not applied", "rpc_error",
+                 {"code": -32001, "match": "/rpc/sendTransaction", "count": 1}),
+    HorizonFault("TRY_AGAIN_LATER under load", "rpc_try_again_later", {"count": 3, "probability": 0.5}),
+    HorizonFault("lagging node (getTransaction NOT_FOUND for recent ledgers)", "rpc_lagging_node",
+                 {"ledgers": 3, "match": "/rpc/getTransaction", "count": 6}),
+    HorizonFault("JSON-RPC internal error on getLedgerEntries", "rpc_error",
+                 {"match": "/rpc/getLedgerEntries", "count": 4}),
+    HorizonFault("JSON-RPC internal error on getFeeStats", "rpc_error",
+                 {"match": "/rpc/getFeeStats", "count": 2}),
+    HorizonFault("JSON-RPC internal error on getTransaction", "rpc_error",
+                 {"match": "/rpc/getTransaction", "count": 4, "probability": 0.3}),
 )
 
 
@@ -112,16 +134,22 @@ class ChaosConfig:
     scheduler_clock_offset: float = 3.0
     slow_payout_every: int = 15  # every Nth payout call outlasts the claim
     postgres_crashes_after_payout: int = 1  # PostgreSQL crashed right after a payout call
+    network_api: str = "horizon"  # ANCHOR_NETWORK_API: the deposits' and channels' Stellar API
+
+    @property
+    def hostile(self) -> tuple[HorizonFault, ...]:
+        """The network-side faults armed for this backend, and the streamer's."""
+        return (HOSTILE_RPC if self.network_api == "rpc" else HOSTILE_HORIZON) + HOSTILE_STREAMS
 
     @classmethod
-    def ci(cls) -> ChaosConfig:
-        return cls(deposits=60, withdrawals=60, duration=60, drain_timeout=150)
+    def ci(cls, network_api: str = "horizon") -> ChaosConfig:
+        return cls(deposits=60, withdrawals=60, duration=60, drain_timeout=150, network_api=network_api)
 
     @classmethod
-    def full(cls) -> ChaosConfig:
+    def full(cls, network_api: str = "horizon") -> ChaosConfig:
         return cls(deposits=2000, withdrawals=2000, duration=600, drain_timeout=420, payers=8,
                    wallets=20, rabbit_restarts=3, streamer_kill_every=40, slow_payout_every=150,
-                   postgres_crashes_after_payout=3)
+                   postgres_crashes_after_payout=3, network_api=network_api)
 
 
 @dataclass
@@ -313,6 +341,8 @@ class ChaosRun:
             "ANCHOR_BROKER_URL": self.broker_url,
             "ANCHOR_SECRET_KEY": self.secret_key,
             "ANCHOR_HORIZON_URL": self.sim.url,
+            "ANCHOR_NETWORK_API": self.cfg.network_api,
+            "ANCHOR_RPC_URL": f"{self.sim.url}/rpc",
             "ANCHOR_NETWORK_PASSPHRASE": self.sim.passphrase,
             "ANCHOR_RAILS": "reliability.rails:ChaosRails",
             "ANCHOR_SCHEDULE_POLL_PENDING_DEPOSITS": "5s",
@@ -519,7 +549,7 @@ class ChaosRun:
         """Re-arm every hostile-Horizon fault whose previous arming has been used up."""
         present = {f["id"] for f in self.sim.faults()}
         live = {name for fault_id, name in self.armed_ids.items() if fault_id in present}
-        for fault in HOSTILE_HORIZON:
+        for fault in self.cfg.hostile:
             if fault.name in live:
                 continue
             self.armed_ids[self.sim.add_fault(fault.kind, **fault.params)] = fault.name

@@ -25,9 +25,10 @@ def chaos_db(pg_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.mark.parametrize("network_api", ["horizon", "rpc"])
 def test_chaos_run_pays_everything_exactly_once(chaos_db: str, broker_url: str, rabbitmq, postgres,
-                                                tmp_path: Path) -> None:
-    cfg = ChaosConfig.full() if FULL else ChaosConfig.ci()
+                                                tmp_path: Path, network_api: str) -> None:
+    cfg = ChaosConfig.full(network_api) if FULL else ChaosConfig.ci(network_api)
     own_rabbit = None if os.environ.get("ANCHOR_TEST_BROKER_URL") else rabbitmq
     with Simnet(ledger_interval=0.2, submission_timeout=2.0, stream_timeout=30.0, seed=cfg.seed) as sim:
         run = ChaosRun(cfg, sim, chaos_db, broker_url, tmp_path, rabbit=own_rabbit, postgres=postgres)
@@ -51,4 +52,4 @@ def test_chaos_run_pays_everything_exactly_once(chaos_db: str, broker_url: str, 
     assert report.faults["periodiq scheduler SIGKILLed"] >= 1
     assert report.faults["PostgreSQL crashed right after a payout call"] >= 1
     fired = {name for name, n in report.faults.items() if name.startswith("simnet: ") and n}
-    assert len(fired) >= 6, f"too few hostile-Horizon faults fired: {report.faults}"
+    assert len(fired) >= 6, f"too few hostile-network faults fired: {report.faults}"

@@ -18,6 +18,8 @@ from anchor_dramatiq import config
 from anchor_dramatiq.crypto import Secret, encrypt_seed
 from anchor_dramatiq.db import utcnow
 from anchor_dramatiq.models import Asset, Transaction
+from anchor_dramatiq.network.interface import Network
+from anchor_dramatiq.network.shared import shared_network
 from simnet import Simnet
 
 
@@ -34,7 +36,12 @@ class Anchor:
         return SdkAsset(self.asset.code, self.issuer.public_key)
 
     def server(self) -> Server:
+        """simnet's Horizon, for the test's own look at the ledger and the wallets' payments."""
         return Server(self.sim.url)
+
+    def network(self) -> Network:
+        """The anchor's client of its configured network API (the one the flows use)."""
+        return shared_network(self.settings)
 
     def submit(self, source: Keypair, build: Callable[[TransactionBuilder], object],
                signers: list[Keypair] | None = None) -> dict:
@@ -81,6 +88,12 @@ class Anchor:
                                   submission_status=submission_status, asset=self.asset, **defaults)
 
 
+def on_network(settings: config.Settings, sim: Simnet, network_api: str) -> config.Settings:
+    """``settings`` with the flows talking to simnet over ``network_api`` (horizon or rpc)."""
+    return settings.replace(horizon_url=sim.url, network_api=network_api, rpc_url=f"{sim.url}/rpc",
+                            network_passphrase=sim.network.passphrase)
+
+
 def make_anchor(sim: Simnet, settings: config.Settings, code: str = "USDC",
                 supply: str = "1000000") -> Anchor:
     issuer, distribution = Keypair.random(), Keypair.random()
@@ -101,10 +114,12 @@ def sim() -> Iterator[Simnet]:
 
 
 @pytest.fixture
-def anchor(db: str, sim: Simnet, broker: dramatiq.Broker) -> Iterator[Anchor]:
-    settings = config.get_settings().replace(horizon_url=sim.url, horizon_timeout=2.0,
-                                             network_passphrase=sim.network.passphrase,
-                                             claim_timeout=30)
+def anchor(db: str, sim: Simnet, broker: dramatiq.Broker, request: pytest.FixtureRequest
+           ) -> Iterator[Anchor]:
+    """The anchor on simnet; over both network APIs when the test names ``network_api``."""
+    api = request.getfixturevalue("network_api") if "network_api" in request.fixturenames else "horizon"
+    settings = on_network(config.get_settings().replace(horizon_timeout=2.0, claim_timeout=30),
+                          sim, api)
     config.configure(settings)
     sim.clear_faults()
     yield make_anchor(sim, settings)

@@ -10,10 +10,19 @@ from pathlib import Path
 import dramatiq
 import pytest
 
+from anchor_dramatiq.network import shared
+from anchor_dramatiq.network.factory import network_for
 from support.database import migrated, new_postgres_database
 from support.processes import Process, process_environment
 from support.queues import purge_queues
 from support.services import PostgresServer, RabbitServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def network_wiring() -> None:
+    """The test process is wired as ``boot`` wires one: the flows' network client comes from
+    ``network_for`` (tests that call a flow need not boot a broker for it)."""
+    shared.use(network_for)
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +82,13 @@ def pg_db(pg_url: str, horizon_url: str) -> Iterator[str]:
     """A migrated PostgreSQL database, installed in the test process with Horizon at ``horizon_url``."""
     with migrated(pg_url, ANCHOR_HORIZON_URL=horizon_url) as url:
         yield url
+
+
+@pytest.fixture(params=["horizon", "rpc"])
+def network_api(request: pytest.FixtureRequest) -> str:
+    """The Stellar API the flows use (ANCHOR_NETWORK_API): a test that names this fixture runs
+    over simnet's Horizon and over its Stellar RPC (see support/anchor.py)."""
+    return request.param
 
 
 @pytest.fixture
