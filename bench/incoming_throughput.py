@@ -71,7 +71,7 @@ def look_alike_issuers(chain: Chain, count: int) -> list[Keypair]:
     keys = [Keypair.random() for _ in range(count)]
     for i in range(0, count, 100):
         chain.submit(chain.issuer, lambda b, g=keys[i:i + 100]: [
-            b.append_create_account_op(k.public_key, "20") for k in g])
+            b.append_create_account_op(k.public_key, "3") for k in g])
         chain.submit(chain.distribution, lambda b, g=keys[i:i + 100]: [
             b.append_change_trust_op(Asset("USD", k.public_key)) for k in g])
     return keys
