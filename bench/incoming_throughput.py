@@ -36,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO / "bench" / "polaris"))
 sys.path.insert(0, str(REPO))
 
 from anchor_processes import (  # noqa: E402
@@ -47,7 +48,9 @@ from anchor_processes import (  # noqa: E402
     profile,
 )
 from chain import Chain  # noqa: E402
+from harness import Polaris  # noqa: E402
 from paying import Pay, memo_of, pay_rounds, rounds, sign_all  # noqa: E402
+from polaris_venv import ensure_venv  # noqa: E402
 from simnet_process import SimnetProcess  # noqa: E402
 from stellar_sdk import Asset, Keypair  # noqa: E402
 from support.services import PostgresServer, RabbitServer  # noqa: E402
@@ -138,6 +141,45 @@ def check(expected: dict[str, str], withdrawals: dict[str, uuid.UUID]) -> dict[s
             "withdrawals_wrongly_waiting_or_moved": len(left ^ should_wait)}
 
 
+def polaris_catch_up(postgres: PostgresServer, sim: SimnetProcess, chain: Chain,
+                     expected: dict[str, str], count: int, logs: Path) -> dict:
+    """django-polaris 2.6's ``watch_transactions`` on the same ledger: a fresh database (Polaris's
+    migrations, then anchor-dramatiq's, as bench/compare_polaris.py builds it) with the
+    withdrawals of the first ``count`` payments waiting; from its start (cursor ``0``: the
+    account's first transaction, a few setup transactions before the payments) until every one
+    of them that can match is ``pending_anchor``."""
+    db_url = postgres.create_database()
+    polaris = Polaris(ensure_venv(), {"ANCHOR_DATABASE_URL": db_url, "ANCHOR_SECRET_KEY": SECRET_KEY,
+                                      "ANCHOR_HORIZON_URL": sim.url,
+                                      "ANCHOR_NETWORK_PASSPHRASE": sim.passphrase})
+    polaris.migrate()
+    open_database(db_url)
+    migrate()
+    made = polaris.bench("asset", "--code", "USD", "--issuer", chain.issuer.public_key,
+                         extra_env={"POLARIS_BENCH_DISTRIBUTION_SEED": chain.distribution.secret})
+    subset = {memo_of(n)[1]: expected[memo_of(n)[1]] for n in range(count)}
+    waiting_withdrawals(AssetRow.get_by_id(made["id"]), chain, subset)
+    matchable = sum(1 for outcome in subset.values() if outcome == PaymentOutcome.MATCHED)
+    started = time.time()
+    watcher = subprocess.Popen([str(polaris.python), str(REPO / "bench" / "polaris" / "manage.py"),
+                                "watch_transactions"], env=polaris.env, cwd=REPO / "bench" / "polaris",
+                               stdout=open(logs / "polaris-watch_transactions.log", "wb"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 3600
+        while (done := Transaction.select().where(
+                Transaction.status == TransactionStatus.PENDING_ANCHOR).count()) < matchable:
+            if time.monotonic() > deadline or watcher.poll() is not None:
+                raise RuntimeError(f"watch_transactions matched {done} of {matchable}; see {logs}")
+            time.sleep(0.5)
+        elapsed = time.time() - started
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+    return {"payments": count, "pending_anchor": matchable, "end_to_end_s": round(elapsed, 2),
+            "settled_per_s": round(count / elapsed, 1)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--payments", type=int, default=20000)
@@ -146,6 +188,8 @@ def main() -> int:
     parser.add_argument("--ledger-capacity", type=int, default=10000)
     parser.add_argument("--processes", type=int, default=2, help="dramatiq worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker process")
+    parser.add_argument("--polaris", type=int, default=0, metavar="N",
+                        help="then django-polaris's watch_transactions on the first N payments")
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
                         help="py-spy the streamer and workers this long (stacks in the logs)")
     args = parser.parse_args()
@@ -228,6 +272,13 @@ def main() -> int:
             "cpu_s": cpu,
             **check(expected, withdrawals),
             "load_average": os.getloadavg(),
+        }
+        anchor.stop()
+        if args.polaris:
+            report["polaris"] = polaris_catch_up(postgres, sim, chain, expected, args.polaris, logs)
+            ratio = report["settled_per_s"] / report["polaris"]["settled_per_s"]
+            report["ratio_settled_per_s"] = round(ratio, 1)
+        report |= {
             "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         print(json.dumps(report, indent=2))

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
-from anchor_processes import AnchorProcesses, anchor_env, cpu_seconds, postgres_pid  # noqa: E402
+from anchor_processes import AnchorProcesses, anchor_env, cpu_seconds, postgres_pid, profile  # noqa: E402
 from chain import Chain  # noqa: E402
 from incoming_throughput import SECRET_KEY, plan, waiting_withdrawals  # noqa: E402
 from paying import pay_rounds, rounds, sign_all  # noqa: E402
@@ -99,6 +99,8 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=2, help="dramatiq worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker process")
     parser.add_argument("--sample", type=float, default=30.0, help="seconds between backlog samples")
+    parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
+                        help="py-spy the streamer and workers this long (stacks in the logs)")
     args = parser.parse_args()
 
     postgres, rabbit = PostgresServer(), RabbitServer()
@@ -137,6 +139,8 @@ def main() -> int:
                  "workers": [workers.pid], "streamer": [streamer.pid]}
         cpu_before = {role: sum(cpu_seconds(pid) for pid in pids) for role, pids in roles.items()}
 
+        watched = (("streamer", streamer.pid), ("workers", workers.pid)) if args.profile else ()
+        spies = [profile(pid, logs / f"{role}.pyspy", args.profile) for role, pid in watched]
         backlog = Backlog(args.payers, args.sample)
         backlog.start()
         started = time.time()
@@ -149,6 +153,8 @@ def main() -> int:
             anchor.check()
             time.sleep(0.2)
         samples = backlog.stop()
+        for spy in spies:
+            spy.wait()
         cpu = {role: round(sum(cpu_seconds(pid) for pid in pids) - cpu_before[role], 1)
                for role, pids in roles.items()}
         rows = list(Payment.select(Payment.paging_token, Payment.processed_at, Payment.recorded_at,
