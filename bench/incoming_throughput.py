@@ -251,6 +251,13 @@ def main() -> int:
             time.sleep(0.5)
         cpu = {role: round(sum(cpu_seconds(pid) for pid in pids) - cpu_before.get(role, 0.0), 1)
                for role, pids in roles.items()}
+        settled_at = time.time()
+        while Transaction.select().where(Transaction.status == TransactionStatus.PENDING_ANCHOR).exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"payouts not done in an hour; see {logs}")
+            anchor.check()
+            time.sleep(0.5)
+        payouts_done = time.time()
         streamer_rss = rss.stop()
         for spy in spies:
             spy.wait()
@@ -268,6 +275,8 @@ def main() -> int:
             "pending_anchor_per_s": round(matched / end_to_end, 1),
             "settled_per_s": round(total / end_to_end, 1),
             "end_to_end_s": round(end_to_end, 2),
+            "payouts_done_s": round(payouts_done - started, 1),
+            "settled_seen_s": round(settled_at - started, 1),
             "streamer_rss_max_mb": round(streamer_rss / 2**20, 1),
             "cpu_s": cpu,
             **check(expected, withdrawals),
