@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from anchor_dramatiq.db import database, is_postgres
@@ -89,6 +90,61 @@ def transition_many(transaction_ids: Iterable[uuid.UUID], from_statuses: Iterabl
         for row in Transaction.select().where(Transaction.id.in_(changed)):
             announce(row, old[row.id], to_status)
     return moved
+
+
+@dataclass(frozen=True)
+class Move:
+    """One guarded status change for :func:`transition_all`: as :func:`transition`'s arguments."""
+
+    transaction_id: uuid.UUID
+    from_statuses: tuple[str, ...]
+    to_status: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class _NotAll(Exception):
+    """A row of a :func:`transition_all` was in another status: roll every move back."""
+
+
+def transition_all(moves: Sequence[Move]) -> bool:
+    """:func:`transition` for moves that belong together, each with its own statuses and fields:
+    all of them in one database transaction, or none. Returns False, and changes nothing, when
+    any row is in a status its move does not allow (the caller takes them one at a time then).
+
+    The rows are read (and, on PostgreSQL, locked, in id order so two callers never deadlock)
+    before each guarded UPDATE; every change is logged and announced after the commit.
+    """
+    if not moves:
+        return True
+    ordered = sorted(moves, key=lambda move: move.transaction_id)
+    replaced: dict[uuid.UUID, str] = {}
+    try:
+        with database.atomic():
+            query = (Transaction.select(Transaction.id, Transaction.status)
+                     .where(Transaction.id.in_([move.transaction_id for move in ordered]))
+                     .order_by(Transaction.id))
+            if is_postgres():
+                query = query.for_update()
+            current = {row.id: row.status for row in query}
+            for move in ordered:
+                was = current.get(move.transaction_id)
+                if move.transaction_id in replaced or was not in move.from_statuses or not (
+                        Transaction.update(status=move.to_status, **move.fields)
+                        .where((Transaction.id == move.transaction_id) & (Transaction.status == was))
+                        .execute()):
+                    raise _NotAll()
+                replaced[move.transaction_id] = was
+    except _NotAll:
+        return False
+    for move in moves:
+        log.info("transaction %s: %s -> %s", move.transaction_id, replaced[move.transaction_id],
+                 move.to_status, extra={"transaction_id": move.transaction_id})
+    changed = {move.transaction_id: move for move in moves
+               if replaced[move.transaction_id] != move.to_status}
+    if changed and _listeners:
+        for row in Transaction.select().where(Transaction.id.in_(list(changed))):
+            announce(row, replaced[row.id], changed[row.id].to_status)
+    return True
 
 
 def announce(transaction: uuid.UUID | Transaction, old_status: str, new_status: str) -> None:

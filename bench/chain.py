@@ -36,11 +36,13 @@ class Chain:
         return self.server.submit_transaction(envelope, skip_memo_required_check=True)
 
     def _holders(self, count: int, fund: bool) -> list[Keypair]:
-        """Accounts trusting USD (100 created per transaction, 19 trustlines: 20 signatures max)."""
+        """Accounts trusting USD (100 created per transaction, 19 trustlines: 20 signatures max).
+        Payers get 5 XLM (the issuer's 10,000 from friendbot then create a thousand), wallets 20."""
         keys = [Keypair.random() for _ in range(count)]
+        starting = "5" if fund else "20"
         for i in range(0, count, 100):
             self.submit(self.issuer, lambda b, g=keys[i:i + 100]: [
-                b.append_create_account_op(k.public_key, "20") for k in g])
+                b.append_create_account_op(k.public_key, starting) for k in g])
         for i in range(0, count, 19):
             group = keys[i:i + 19]
             self.submit(self.issuer, lambda b, g=group: [

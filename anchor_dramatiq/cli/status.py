@@ -9,6 +9,8 @@ import click
 
 from anchor_dramatiq import observe
 from anchor_dramatiq.config import Settings
+from anchor_dramatiq.db import utcnow
+from anchor_dramatiq.payments.records import ledger_of, parse_time
 from anchor_dramatiq.queues import Queue
 
 DEFAULT_STUCK_AFTER = 900
@@ -65,15 +67,50 @@ def horizon_latest_ledger(settings: Settings) -> int | None:
         return None
 
 
+def first_unread(settings: Settings, account: str, paging_token: str) -> list[dict[str, Any]] | None:
+    """The first record of ``account``'s payments past its cursor (what the streamer reads
+    next) in a list, empty when there is none (caught up); None when Horizon did not answer."""
+    import requests
+
+    from anchor_dramatiq.paging import as_horizon_cursor
+
+    try:
+        params = {"cursor": as_horizon_cursor(paging_token), "order": "asc", "limit": "1"}
+        response = requests.get(f"{settings.horizon_url.rstrip('/')}/accounts/{account}/payments",
+                                params=params,
+                                timeout=min(settings.horizon_timeout, HORIZON_STATUS_TIMEOUT))
+        response.raise_for_status()
+        records: list[dict[str, Any]] = response.json()["_embedded"]["records"]
+    except (requests.RequestException, ValueError, KeyError):
+        return None
+    return records[:1]
+
+
+def stream_lag(settings: Settings, row: dict[str, Any], latest: int | None
+               ) -> tuple[int | None, float | None]:
+    """How far ``row``'s stream is behind: ledgers from the first record it has not recorded to
+    the latest closed one (counting both) and seconds since that record's ledger closed; 0
+    when nothing past the cursor exists, however long ago the account's last payment was."""
+    if latest is None:
+        return None, None
+    unread = first_unread(settings, row["account"], row["paging_token"])
+    if unread is None:
+        return None, None
+    if not unread:
+        return 0, 0.0
+    closed = parse_time(unread[0].get("created_at"))
+    age = max((utcnow() - closed).total_seconds(), 0.0) if closed is not None else None
+    return max(latest - ledger_of(unread[0]["paging_token"]) + 1, 1), age
+
+
 def streams(settings: Settings, ask_horizon: bool) -> list[dict[str, Any]]:
-    """Each watched account's cursor, last event age, and lag in ledgers behind Horizon."""
+    """Each watched account's cursor, last event age, and how far it is behind Horizon."""
     from anchor_dramatiq.streaming.cursor import stream_status
 
     rows = stream_status()
     latest = horizon_latest_ledger(settings) if ask_horizon and rows else None
     for row in rows:
-        known = latest is not None and row["last_ledger"] is not None
-        row["lag_ledgers"] = max(latest - row["last_ledger"], 0) if known else None
+        row["lag_ledgers"], row["lag_seconds"] = stream_lag(settings, row, latest)
     return rows
 
 
@@ -163,11 +200,11 @@ def print_report(data: dict[str, Any]) -> None:
         for name, row in sorted(data["queues"].items()):
             echo(f"  {name:<20} {_count(row['ready']):>8} {_count(row['delayed']):>8} "
                  f"{_count(row['dead']):>8} {_count(row.get('consumers')):>8}")
-    echo("streams (account, cursor ledger, last event, lag in ledgers)")
+    echo("streams (account, cursor ledger, last event, lag: ledgers and age of the first unrecorded record)")
     for row in data["streams"]:
         lag = "-" if row["lag_ledgers"] is None else str(row["lag_ledgers"])
-        age = _age(row["last_event_age_seconds"])
-        echo(f"  {row['account']} {row['last_ledger'] or '-':>10} {age:>6} {lag:>6}")
+        age, behind = _age(row["last_event_age_seconds"]), _age(row["lag_seconds"])
+        echo(f"  {row['account']} {row['last_ledger'] or '-':>10} {age:>6} {lag:>6} {behind:>6}")
         if row["gap"]:  # ledgers its RPC node no longer keeps: being filled, or held
             echo(f"    GAP {row['gap']}")
     echo("periodic ticks (actor, last claimed)")

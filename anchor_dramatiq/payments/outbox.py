@@ -23,7 +23,13 @@ from anchor_dramatiq.vocabulary import PaymentOutcome
 log = logging.getLogger(__name__)
 
 PAGE = 500
-BATCH = 100  # operation ids per message: one matcher round trip each
+BATCH = 100  # operation ids per message at most: one matcher round trip each
+#: Up to BATCH ids are spread over up to this many messages (never under MIN_BATCH ids each),
+#: so that several worker threads match a ledger's payments at once instead of one thread
+#: taking them all in turn: it is what the delay from ledger close to ``pending_anchor``
+#: depends on. More ids (a backlog) go in messages of BATCH.
+SPREAD = 8
+MIN_BATCH = 10
 
 
 def process_payments_message(operation_ids: list[str]) -> dramatiq.Message:
@@ -43,8 +49,14 @@ def due(stale_after: dt.timedelta | None = None, limit: int = PAGE) -> list[str]
     return [row.operation_id for row in query]
 
 
+def message_size(count: int) -> int:
+    """Ids per message for ``count`` ids to send: :data:`BATCH` for a backlog, fewer for a
+    ledger's worth (see :data:`SPREAD`)."""
+    return BATCH if count > BATCH else max(MIN_BATCH, -(-count // SPREAD))
+
+
 def publish(broker: dramatiq.Broker, operation_ids: list[str]) -> int:
-    """Send the ids in messages of at most :data:`BATCH` (publisher confirms on RabbitMQ),
+    """Send the ids in messages of :func:`message_size` ids (publisher confirms on RabbitMQ),
     marking each message's payments sent once the broker confirmed it; how many were sent.
 
     A broker failure part-way leaves the marks of the messages confirmed so far and re-raises;
@@ -53,8 +65,9 @@ def publish(broker: dramatiq.Broker, operation_ids: list[str]) -> int:
     if Queue.PAYMENTS not in broker.get_declared_queues():
         broker.declare_queue(Queue.PAYMENTS)
     sent = 0
-    for start in range(0, len(operation_ids), BATCH):
-        batch = operation_ids[start:start + BATCH]
+    size = message_size(len(operation_ids))
+    for start in range(0, len(operation_ids), size):
+        batch = operation_ids[start:start + size]
         broker.enqueue(process_payments_message(batch))
         Payment.update(published_at=utcnow()).where(Payment.operation_id.in_(batch)).execute()
         sent += len(batch)

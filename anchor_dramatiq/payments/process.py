@@ -2,9 +2,10 @@
 
 One code path for one payment and for a batch: the batch's pending payments are read in one
 query, decided against one :class:`~anchor_dramatiq.payments.matching.Candidates` snapshot
-(two queries) and checked for a finished match (one query), then settled one by one, each
-in its own commit, in the order given (the stream's order), so an earlier payment takes its
-transaction first exactly as when they were processed one at a time.
+(two queries) and checked for a finished match (one query), in the order given (the stream's
+order), so an earlier payment takes its transaction first exactly as when they were processed
+one at a time. The matched transactions then move together in one commit; if any of them
+changed meanwhile, the batch is decided again and each moves in its own commit.
 
 The payment row is the claim: its outcome moves from ``pending`` once (a guarded update),
 and the transaction moves through :func:`~anchor_dramatiq.transitions.transition`. The
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -28,7 +29,7 @@ from anchor_dramatiq.db import database, utcnow
 from anchor_dramatiq.errors import MatchRace, PermanentError
 from anchor_dramatiq.models import Payment, Transaction
 from anchor_dramatiq.payments.matching import Candidates, Decision, amount_in, decide, receiving_accounts
-from anchor_dramatiq.transitions import transition
+from anchor_dramatiq.transitions import Move, transition, transition_all
 from anchor_dramatiq.vocabulary import WAITING_STATUS, PaymentOutcome, ready_status
 
 log = logging.getLogger(__name__)
@@ -133,17 +134,19 @@ def _unmatched(held: list[tuple[Payment, Decision]], settled: Settled) -> list[_
     return settlements
 
 
-def _pass(queue: list[Payment], settings: Settings, settled: Settled,
-          races: Counter[int]) -> list[Payment]:
-    """Settle ``queue`` against one snapshot; return the payments to take again from a fresh
-    one (from the first whose transaction changed under us). Each transaction moves in its
-    own commit; the payment rows are written together at the end of the pass (a crash before
-    that is recognised on redelivery, as for one payment)."""
+MoveFn = Callable[[Move], bool]
+
+
+def _decide(queue: list[Payment], settings: Settings, settled: Settled, races: Counter[int],
+            move: MoveFn) -> tuple[list[_Settlement], list[tuple[Payment, Decision]], list[Payment]]:
+    """Decide ``queue`` against one snapshot, in order, moving each matched transaction with
+    ``move``: the matched payments' settlements, the payments that match nothing (with their
+    decision), and the payments to take again from a fresh snapshot (from the first whose
+    transaction changed under us)."""
     candidates = Candidates.load(queue)
     done = _already_matched(queue)
     settlements: list[_Settlement] = []
     held: list[tuple[Payment, Decision]] = []
-    again: list[Payment] = []
     for position, payment in enumerate(queue):
         finished = done.get(payment.id)
         if finished is not None:
@@ -159,9 +162,10 @@ def _pass(queue: list[Payment], settings: Settings, settled: Settled,
         assert target is not None  # a match names its transaction
         received = amount_in(payment, target.asset)
         status = ready_status(target.kind)
-        if transition(target.id, [WAITING_STATUS[target.kind]], status, amount_in=received,
-                      from_address=payment.from_address, stellar_transaction_id=payment.transaction_hash,
-                      paging_token=payment.paging_token):
+        if move(Move(target.id, (WAITING_STATUS[target.kind],), status,
+                     {"amount_in": received, "from_address": payment.from_address,
+                      "stellar_transaction_id": payment.transaction_hash,
+                      "paging_token": payment.paging_token})):
             settlements.append(_Settlement(payment, PaymentOutcome.MATCHED, _amount_note(target, received),
                                            target.id))
             settled.matched[payment.operation_id] = target.id
@@ -172,10 +176,37 @@ def _pass(queue: list[Payment], settings: Settings, settled: Settled,
             log.warning("payment %s: the waiting transaction kept changing; left for a retry",
                         payment.operation_id, extra={"operation_id": payment.operation_id})
             settled.raced.append(payment.operation_id)
-            again = queue[position + 1:]
-        else:
-            again = queue[position:]
-        break
+            return settlements, held, queue[position + 1:]
+        return settlements, held, queue[position:]
+    return settlements, held, []
+
+
+def _one_at_a_time(move: Move) -> bool:
+    return transition(move.transaction_id, move.from_statuses, move.to_status, **move.fields)
+
+
+def _pass(queue: list[Payment], settings: Settings, settled: Settled,
+          races: Counter[int]) -> list[Payment]:
+    """Settle ``queue`` against one snapshot; return the payments to take again from a fresh
+    one. The pass is planned first and its transactions moved together, in one commit
+    (:func:`~anchor_dramatiq.transitions.transition_all`); if any of them changed under us,
+    nothing of that commit is kept and the pass runs again from a fresh snapshot, each
+    transaction moved in its own commit, exactly as one payment at a time. The payment rows
+    are written together at the end of the pass (a crash before that is recognised on
+    redelivery, as for one payment)."""
+    planned: list[Move] = []
+
+    def plan(move: Move) -> bool:
+        planned.append(move)
+        return True
+
+    trial = Settled()
+    settlements, held, _ = _decide(queue, settings, trial, races, plan)
+    if transition_all(planned):
+        settled.matched.update(trial.matched)
+        again: list[Payment] = []
+    else:
+        settlements, held, again = _decide(queue, settings, settled, races, _one_at_a_time)
     _settle(settlements + _unmatched(held, settled))
     return _pending([payment.id for payment in again]) if again else []
 

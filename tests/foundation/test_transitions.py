@@ -9,7 +9,7 @@ from support.waiting import wait_until
 from anchor_dramatiq import config
 from anchor_dramatiq.integrations.sandbox import SandboxRails
 from anchor_dramatiq.models import Asset, Transaction
-from anchor_dramatiq.transitions import _listeners, on_status_change, transition
+from anchor_dramatiq.transitions import Move, _listeners, on_status_change, transition, transition_all
 
 
 class RecordingRails(SandboxRails):
@@ -106,3 +106,28 @@ def test_a_failing_sweep_is_logged_not_dead_lettered(db, caplog, monkeypatch):
     finally:
         worker.stop()
     assert broker.dead_letters == []
+
+
+def test_transition_all_moves_every_row_with_its_own_fields_or_none(db):
+    asset = Asset.create(code="USD", issuer=Keypair.random().public_key)
+    rows = [Transaction.create(stellar_account="GA", asset=asset, kind="withdrawal",
+                               status="pending_user_transfer_start") for _ in range(3)]
+    heard = []
+    listener = on_status_change(lambda *args: heard.append(args))
+    try:
+        assert transition_all([Move(row.id, ("pending_user_transfer_start",), "pending_anchor",
+                                    {"amount_in": str(n + 1)}) for n, row in enumerate(rows[:2])])
+        assert heard == [(rows[0].id, "pending_user_transfer_start", "pending_anchor"),
+                         (rows[1].id, "pending_user_transfer_start", "pending_anchor")]
+        # rows[0] moved already: nothing of this commit is kept, rows[2] stays where it was
+        assert not transition_all([Move(row.id, ("pending_user_transfer_start",), "pending_anchor",
+                                        {"amount_in": "9"}) for row in (rows[2], rows[0])])
+        assert not transition_all([Move(rows[2].id, ("pending_user_transfer_start",), "pending_anchor"),
+                                   Move(rows[2].id, ("pending_user_transfer_start",), "error")])
+        assert not transition_all([Move(uuid.uuid4(), ("pending_user_transfer_start",), "pending_anchor")])
+    finally:
+        _listeners.remove(listener)
+    assert len(heard) == 2
+    moved = {row.id: Transaction.get_by_id(row.id) for row in rows}
+    assert [(moved[row.id].status, moved[row.id].amount_in) for row in rows] == [
+        ("pending_anchor", 1), ("pending_anchor", 2), ("pending_user_transfer_start", None)]

@@ -5,7 +5,6 @@ number of queries per batch; the actor end to end on RabbitMQ. Both backends."""
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from support.waiting import wait_until
 from anchor_dramatiq import config
 from anchor_dramatiq.errors import PermanentError
 from anchor_dramatiq.models import Payment, Refund, Transaction
+from anchor_dramatiq.payments import process as process_module
 from anchor_dramatiq.payments.process import process_payment, process_payments
 from anchor_dramatiq.queues import ActorName, Queue
 from anchor_dramatiq.streaming.cursor import record_event
@@ -232,17 +232,20 @@ def statements(caplog: pytest.LogCaptureFixture, run: Callable[[], object]) -> l
     return [record.msg[0] for record in caplog.records if record.name == "peewee"]
 
 
-def is_move(statement: str) -> bool:
-    """Part of one guarded move: its compare-and-set guard, or the read of the moved row that
-    is handed to the status listeners after the commit (``transitions.announce``)."""
-    return (statement.startswith('SELECT "t1"."status"')
-            or (statement.startswith('SELECT "t1"."id"') and 'FROM "polaris_transaction"' in statement
-                and re.search(r'WHERE \("t1"\."id" = (\?|%s)\) LIMIT', statement) is not None))
+MOVE_GUARD = 'SELECT "t1"."id", "t1"."status" FROM "polaris_transaction"'
+
+
+def is_announcement(statement: str) -> bool:
+    """The read of the moved rows handed to the status listeners after the commit (one for the
+    batch's moves, when listeners are registered: ``transitions.announce``)."""
+    return (statement.startswith('SELECT "t1"."id", ') and 'FROM "polaris_transaction"' in statement
+            and '("t1"."id" IN (' in statement)
 
 
 def matching_selects(sql: list[str]) -> list[str]:
-    """The SELECTs that look payments and transactions up (not those of each move)."""
-    return [s for s in sql if s.startswith("SELECT") and not is_move(s)]
+    """The SELECTs that look payments and transactions up (not those of the moves)."""
+    return [s for s in sql if s.startswith("SELECT") and not s.startswith(MOVE_GUARD)
+            and not is_announcement(s)]
 
 
 @pytest.mark.parametrize("size", [10, 100])
@@ -258,9 +261,11 @@ def test_a_batch_looks_things_up_in_a_bounded_number_of_queries(
     sql = statements(caplog, lambda: process_payments([r["id"] for r in records]))
     # payments, candidates, issuers, finished matches, and finished matches for the unmatched
     assert len(matching_selects(sql)) == 5, matching_selects(sql)
-    guards = [s for s in sql if s.startswith('SELECT "t1"."status"')]
-    assert len(guards) == size  # one guarded move per matched payment
-    assert len([s for s in sql if is_move(s)]) <= 2 * size  # each announced with one read
+    # the batch's moves together: one guarded read of every matched transaction, then one
+    # guarded UPDATE each, in one commit; then at most one read for the listeners
+    assert len([s for s in sql if s.startswith(MOVE_GUARD)]) == 1
+    assert len([s for s in sql if s.startswith('UPDATE "polaris_transaction"')]) == size
+    assert len([s for s in sql if is_announcement(s)]) <= 1
     assert Payment.select().where(Payment.outcome == "matched").count() == size
 
 
@@ -353,3 +358,34 @@ def test_a_worker_dying_before_the_rows_are_written_loses_nothing(
     assert outcomes == {**{r["id"]: ("matched", w.id) for r, w in zip(records, withdrawals, strict=False)},
                         records[4]["id"]: ("unmatched", None)}
     assert status_changes() == moved_once(withdrawals)
+
+
+def test_a_transaction_changed_before_the_batch_commit_is_decided_again_one_at_a_time(
+        db: str, status_changes: Changes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API server moves a withdrawal between the snapshot and the batch's commit: nothing
+    of that commit is kept, and the batch is decided again from a fresh snapshot."""
+    asset, account = make_asset()
+    withdrawals = [make_withdrawal(asset, account, memo=f"r{i}") for i in range(3)]
+    records = [payment_record(account, asset, memo=f"r{i}") for i in range(3)]
+    for record in records:
+        record_event(record, account)
+    together = process_module.transition_all
+    attempts: list[bool] = []
+
+    def meanwhile(moves: list) -> bool:
+        if not attempts:
+            assert transition(withdrawals[1].id, ["pending_user_transfer_start"], "error")
+        attempts.append(together(moves))
+        return attempts[-1]
+
+    monkeypatch.setattr(process_module, "transition_all", meanwhile)
+    settled = process_payments([r["id"] for r in records])
+    assert attempts == [False]
+    assert set(settled.matched) == {records[0]["id"], records[2]["id"]}
+    outcomes = {p.operation_id: (p.outcome, p.transaction_id) for p in Payment.select()}
+    assert outcomes[records[0]["id"]] == ("matched", withdrawals[0].id)
+    assert outcomes[records[1]["id"]][0] == "unmatched"
+    assert outcomes[records[2]["id"]] == ("matched", withdrawals[2].id)
+    assert status_changes() == Counter({(str(withdrawals[0].id), "pending_anchor"): 1,
+                                        (str(withdrawals[1].id), "error"): 1,
+                                        (str(withdrawals[2].id), "pending_anchor"): 1})
