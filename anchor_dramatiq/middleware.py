@@ -35,7 +35,7 @@ class DatabaseConnections(Middleware):
         if not database.is_closed():
             try:
                 database.execute_sql("SELECT 1")
-            except peewee.DatabaseError:
+            except peewee.PeeweeException:  # DatabaseError, or InterfaceError on a closed connection
                 log.info("replacing a broken database connection (the database restarted?)")
                 self._close()
         database.connect(reuse_if_open=True)
@@ -58,7 +58,7 @@ class DatabaseConnections(Middleware):
         try:
             if _in_transaction(database.connection()):
                 database.rollback()
-        except peewee.DatabaseError:
+        except peewee.PeeweeException:  # DatabaseError, or InterfaceError on a closed connection
             cls._close()
 
     @staticmethod
@@ -66,7 +66,7 @@ class DatabaseConnections(Middleware):
         if not database.is_closed():
             try:
                 database.close()
-            except peewee.DatabaseError:
+            except peewee.PeeweeException:  # DatabaseError, or InterfaceError on a closed connection
                 pass  # a broken connection: it is gone either way
 
 

@@ -8,6 +8,7 @@ import itertools
 import threading
 
 import dramatiq
+import peewee
 import psycopg2
 import pytest
 from dramatiq import Worker
@@ -83,5 +84,32 @@ def test_a_worker_thread_keeps_its_connection_and_replaces_a_dropped_one(pg_db: 
         [status] = run(worker, transaction_status)
         assert status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
         assert not JobRun.select().where(JobRun.actor == "leaked").exists()  # rolled back
+    finally:
+        w.stop()
+
+
+def die_inside_a_transaction(pg_db: str) -> int:
+    """The database drops this thread's connection while the message has a transaction open."""
+    cursor = database.cursor()
+    cursor.execute("BEGIN")
+    pid = backend_pid()
+    with psycopg2.connect(pg_db) as admin, admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    admin.close()
+    with pytest.raises(peewee.OperationalError):  # the message met the lost connection
+        database.execute_sql("SELECT 1")
+    return pid
+
+
+def test_a_connection_lost_during_a_message_is_replaced_for_the_next(pg_db: str, worker) -> None:
+    w = Worker(worker, worker_threads=1, worker_timeout=100)
+    w.start()
+    try:
+        [lost] = run(worker, die_inside_a_transaction, pg_db)
+        # the rollback after the message meets a closed connection (peewee's InterfaceError):
+        # the connection is dropped, and every later message on the thread gets a new one
+        for _ in range(2):
+            [pid] = run(worker, backend_pid)
+            assert isinstance(pid, int) and pid != lost
     finally:
         w.stop()
