@@ -50,6 +50,7 @@ from anchor_dramatiq.vocabulary import DepositResult, SubmissionPurpose
 log = logging.getLogger(__name__)
 
 MAX_LOOK_DELAY_S = 60.0
+NO_ANSWER_LOOK_MS = 5_000  # a stored envelope whose submission or look met no answer
 LOOK_MARGIN_S = 0.3  # after the expected close, so the ledger has been ingested
 
 
@@ -115,9 +116,16 @@ def _pay(network: Network, batch: list, lease: channels.ChannelLease, settings: 
         back_to_ready([t.id for t, _ in plan], nudge=False)
         return DepositResult.ALREADY_STORED_ELSEWHERE
     crash_point("stored")
-    outcome = submit_async(network, submission)
-    crash_point("submitted_async")
-    return _after(network, outcome, settings)
+    try:
+        outcome = submit_async(network, submission)
+        crash_point("submitted_async")
+        return _after(network, outcome, settings)
+    except NoAnswer:
+        # Stored, and maybe in flight: its deposits and its channel stay with the envelope
+        # (handing them back as ready would stall the asset's next batches on them); only
+        # the look is put off. A lost look is re-sent by the sweep.
+        send_settle_batch(submission.id, int(NO_ANSWER_LOOK_MS * random.uniform(0.8, 1.2)))
+        return DepositResult.PENDING
 
 
 def settle_batch(submission_id: int, settings: Settings | None = None) -> DepositResult:

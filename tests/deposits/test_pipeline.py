@@ -159,3 +159,36 @@ def test_channels_ensure_creates_the_missing_and_tops_up_the_low(anchor, network
     assert all(anchor.sim.balance(key) == Decimal(2) for key in created)
     assert channels.ensure(anchor.network(), anchor.distribution, 3, anchor.settings,
                            minimum_balance="1.6") == ([], [])  # nothing to do twice
+
+
+def test_no_answer_after_the_envelope_is_stored_leaves_the_deposits_with_it(db, broker, monkeypatch):
+    """The pace read for the next look fails (Horizon or RPC answered 429): the stored envelope
+    may be in flight, so its deposits stay with it instead of going back to ready."""
+    import anchor_dramatiq.deposits.pipeline as pipeline
+    from anchor_dramatiq.errors import NoAnswer
+
+    with Simnet(ledger_interval=0.2, submission_timeout=3.0) as sim:
+        settings = config.get_settings().replace(horizon_url=sim.url, horizon_timeout=2.0,
+                                                 network_passphrase=sim.network.passphrase,
+                                                 claim_timeout=30, batch_size=5)
+        config.configure(settings)
+        anchor = make_anchor(sim, settings)
+        channels.create(anchor.network(), anchor.distribution, 1, settings)
+        wallets = [anchor.wallet() for _ in range(3)]
+        deposits = [anchor.deposit(w.public_key, "2") for w in wallets]
+
+        def no_answer(network, submission):
+            raise NoAnswer("429 on /ledgers")
+
+        monkeypatch.setattr(pipeline, "next_look_ms", no_answer)
+        assert pay_ready(settings) == "pending"
+        (stored,) = deposit_submissions()
+        assert stored.items.count() == 3
+        assert all(row(d).submission_status != "ready" for d in deposits)  # still the envelope's
+        assert pay_ready(settings) == "no free channel"  # the channel stays with it too
+        monkeypatch.undo()
+        sim.wait_for_ledgers(2)
+        assert settle_batch(stored.id, settings) == "succeeded"
+        assert all(row(d).status == "completed" for d in deposits)
+        for wallet in wallets:
+            assert anchor.balance(wallet.public_key) == Decimal(2)
