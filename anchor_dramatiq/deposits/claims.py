@@ -206,7 +206,9 @@ def claim_batch(limit: int, turn: int) -> list[Transaction]:
             rows = [row for row in rows if row.memo is None]
             heavy = {wallet for wallet, count in Counter(map(wallet_of, rows)).items() if count > share}
             if heavy:
-                rows += _oldest_ready(asset, limit, Transaction.memo.is_null(), _not_of(heavy))
+                seen = {row.id for row in rows}  # the light wallets' first rows come back again
+                rows += [row for row in _oldest_ready(asset, limit, Transaction.memo.is_null(),
+                                                      _not_of(heavy)) if row.id not in seen]
             rows = fair_share(rows, limit, share)
         ids = [row.id for row in rows]
         if not ids:

@@ -72,3 +72,15 @@ def test_a_burst_for_one_asset_does_not_starve_another(db):
     first, second = claim_batch(10, 0), claim_batch(10, 1)  # two channels' turns
     assets = [{t.asset_id for t in first}, {t.asset_id for t in second}]
     assert {busy.id} in assets and [lone.id] in ([t.id for t in first], [t.id for t in second])
+
+
+def test_a_batch_holds_as_many_distinct_deposits_as_are_ready_up_to_its_size(db):
+    """The light wallets' rows are read twice (among the oldest, and as the others' oldest):
+    each is still claimed once and the batch is full."""
+    asset, _ = make_asset()
+    heavy, light = Keypair.random().public_key, Keypair.random().public_key
+    rows = [ready(asset, light if i % 20 == 0 else heavy, i) for i in range(100)]
+
+    batch = claim_batch(100, 0)
+    assert len(batch) == len({t.id for t in batch}) == 100
+    assert {t.id for t in batch} == {t.id for t in rows}
