@@ -48,6 +48,14 @@ def ledger_of(token: str) -> int:
     return int(token.partition("-")[0]) >> 32
 
 
+def next_unread_ledger(token: str) -> int:
+    """The first ledger with anything after ``token`` still to read: the token's own, or the
+    next one when the token is at the end of its ledger (``end_of_ledger``, Horizon's
+    ``cursor=now``)."""
+    head = int(token.partition("-")[0])
+    return (head >> 32) + 1 if head & 0xFFFFFFFF == 0xFFFFFFFF else head >> 32
+
+
 def position(token: str) -> tuple[int, int]:
     """A key that orders both forms: everything at or before it has been read.
 

@@ -36,7 +36,7 @@ from anchor_dramatiq.network.answers import (
 )
 from anchor_dramatiq.network.common import capped_bid, refusal_codes
 from anchor_dramatiq.network.interface import AssetKey
-from anchor_dramatiq.paging import event_id, ledger_of, toid
+from anchor_dramatiq.paging import event_id, next_unread_ledger, toid
 from anchor_dramatiq.vocabulary import NetworkApi
 
 PAGE_LIMIT = 200
@@ -227,7 +227,7 @@ class RpcNetwork:
 
 def _gap_after(cursor: str, oldest: int, latest: int) -> Gap | None:
     """A Gap when a node keeping ``oldest`` .. ``latest`` has dropped ledgers after ``cursor``."""
-    resume = ledger_of(cursor)  # the first ledger still to read (in part)
+    resume = next_unread_ledger(cursor)  # the first ledger still to read (in part)
     if resume < oldest:
         return Gap(cursor, resume - 1, oldest, latest)
     return None
@@ -239,4 +239,6 @@ def _end_of(ledger: int) -> str:
 
 
 def _no_reply(what: str, exc: Exception) -> NoReply:
-    return NoReply(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
+    """The exception's type only: its text may carry the request URL, and a provider's
+    ``ANCHOR_RPC_URL`` often holds an API key (this reason reaches logs and stored rows)."""
+    return NoReply(f"{what}: {type(exc).__name__}")

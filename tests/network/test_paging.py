@@ -7,6 +7,7 @@ from anchor_dramatiq.paging import (
     end_of_ledger,
     event_id,
     ledger_of,
+    next_unread_ledger,
     position,
     toid,
 )
@@ -42,3 +43,15 @@ def test_switching_to_horizon_reads_the_events_operation_again():
         assert int(as_horizon_cursor(event)) >= toid(40, 3, 1)  # the operation before: covered
     assert int(as_horizon_cursor(end_of_ledger(40))) >= toid(40, 0xFFFFF, 0xFFF)
     assert int(as_horizon_cursor(event_id(41))) < toid(41, 1, 1)  # all of ledger 41 is read
+
+
+def test_a_cursor_at_the_end_of_its_ledger_reads_on_from_the_next():
+    from anchor_dramatiq.network.rpc import _gap_after
+    from anchor_dramatiq.streaming.cursor import after_ledger
+
+    for at_end in (end_of_ledger(40), after_ledger(40)):
+        assert next_unread_ledger(at_end) == 41
+        assert _gap_after(at_end, 41, 90) is None  # ledger 40 was read whole: nothing dropped
+        assert _gap_after(at_end, 42, 90) is not None
+    assert next_unread_ledger(HORIZON_OP) == next_unread_ledger(EVENTS_OF_OP[0]) == 40
+    assert _gap_after(HORIZON_OP, 41, 90) is not None
