@@ -142,8 +142,10 @@ def transition_all(moves: Sequence[Move]) -> bool:
     changed = {move.transaction_id: move for move in moves
                if replaced[move.transaction_id] != move.to_status}
     if changed and _listeners:
-        for row in Transaction.select().where(Transaction.id.in_(list(changed))):
-            announce(row, replaced[row.id], changed[row.id].to_status)
+        rows = {row.id: row for row in Transaction.select().where(Transaction.id.in_(list(changed)))}
+        for transaction_id, move in changed.items():  # in the order the moves were given
+            if transaction_id in rows:
+                announce(rows[transaction_id], replaced[transaction_id], move.to_status)
     return True
 
 

@@ -113,7 +113,7 @@ def test_transition_all_moves_every_row_with_its_own_fields_or_none(db):
     rows = [Transaction.create(stellar_account="GA", asset=asset, kind="withdrawal",
                                status="pending_user_transfer_start") for _ in range(3)]
     heard = []
-    listener = on_status_change(lambda *args: heard.append(args))
+    listener = on_status_change(lambda transaction, old, new: heard.append((transaction.id, old, new)))
     try:
         assert transition_all([Move(row.id, ("pending_user_transfer_start",), "pending_anchor",
                                     {"amount_in": str(n + 1)}) for n, row in enumerate(rows[:2])])

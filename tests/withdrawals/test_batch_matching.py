@@ -238,8 +238,8 @@ MOVE_GUARD = 'SELECT "t1"."id", "t1"."status" FROM "polaris_transaction"'
 def is_announcement(statement: str) -> bool:
     """The read of the moved rows handed to the status listeners after the commit (one for the
     batch's moves, when listeners are registered: ``transitions.announce``)."""
-    return (statement.startswith('SELECT "t1"."id", ') and 'FROM "polaris_transaction"' in statement
-            and '("t1"."id" IN (' in statement)
+    return (statement.startswith('SELECT "t1"."id", ') and not statement.startswith(MOVE_GUARD)
+            and 'FROM "polaris_transaction"' in statement and '("t1"."id" IN (' in statement)
 
 
 def matching_selects(sql: list[str]) -> list[str]:
