@@ -189,23 +189,31 @@ class RpcNetwork:
             latest = page.latest_ledger if latest is None else min(latest, page.latest_ledger)
         next_cursor = min(reached) if reached else (cursor or _end_of(start_ledger or 0))
         taken = sorted({e.id: e for e in events if e.id <= next_cursor}.values(), key=lambda e: e.id)
-        return self._rows(taken, frozenset(account_ids), next_cursor, latest)
+        return self._rows(taken, frozenset(account_ids), cursor, next_cursor, latest)
 
-    def _rows(self, events: list[Any], watched: frozenset[str], cursor: str,
+    def _rows(self, events: list[Any], watched: frozenset[str], start: str | None, cursor: str,
               latest: int | None) -> PaymentsAnswer:
-        envelopes: dict[str, str | None] = {}
+        fates: dict[str, Applied | NotFound | NoReply] = {}
 
         def envelope(tx_hash: str) -> str | None:
-            if tx_hash not in envelopes:
-                fate = self.fate(tx_hash)
-                envelopes[tx_hash] = fate.envelope_xdr if isinstance(fate, Applied) else None
-            return envelopes[tx_hash]
+            if tx_hash not in fates:
+                fates[tx_hash] = self.fate(tx_hash)
+            fate = fates[tx_hash]
+            return fate.envelope_xdr if isinstance(fate, Applied) else None
 
         rows, ignored = [], 0
         for event in events:
             try:
                 row = rpc_events.payment_row(event, watched, self.passphrase, envelope)
             except rpc_events.Unreadable as exc:
+                # The node keeps events longer than transactions: one whose transaction it no
+                # longer keeps can only be read from history (a gap), never skipped.
+                fate = fates.get(event.transaction_hash)
+                if (start is not None and isinstance(fate, NotFound) and fate.oldest_ledger is not None
+                        and fate.oldest_ledger > event.ledger):
+                    gap = _gap_after(start, fate.oldest_ledger, fate.latest_ledger)
+                    if gap is not None:
+                        return gap
                 return NoReply(f"getTransaction {exc} (an event's memo)")
             if row is None:
                 ignored += 1

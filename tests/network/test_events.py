@@ -224,3 +224,30 @@ def test_a_cursor_older_than_retention_is_a_gap():
         assert isinstance(answer, Gap)
         assert answer.after_ledger == 1 and answer.oldest_ledger > 2 and answer.cursor == old
         rpc.close()
+
+
+def test_an_event_whose_transaction_the_node_no_longer_keeps_is_a_gap(sim, payer, monkeypatch):
+    """A node keeping events longer than transactions: the memo of an id-memo payment cannot be
+    read there any more. That is a gap to fill from history, never a page to skip or a
+    connection to retry forever."""
+    from anchor_dramatiq.network.answers import NoReply, NotFound
+
+    dist, user = payer.funded(), payer.funded()
+    usd = payer.issue("USD", [dist, user])
+    rpc = RpcNetwork(rpc_url(sim), sim.passphrase)
+    start = rpc.incoming([dist.public_key], None)
+    assert isinstance(start, PaymentPage)
+    payer.submit(user, lambda b: b.append_payment_op(dist.public_key, usd, "1"), IdMemo(7))
+    sim.wait_for_ledgers(2)
+    latest = sim.latest_ledger
+
+    monkeypatch.setattr(rpc, "fate", lambda tx_hash: NotFound(tx_hash, latest, oldest_ledger=latest))
+    gap = rpc.incoming([dist.public_key], start.cursor)
+    assert isinstance(gap, Gap) and gap.cursor == start.cursor and gap.oldest_ledger == latest
+    # A node that keeps it but did not answer now: look again, no gap.
+    monkeypatch.setattr(rpc, "fate", lambda tx_hash: NoReply("getTransaction: 503"))
+    assert isinstance(rpc.incoming([dist.public_key], start.cursor), NoReply)
+    monkeypatch.undo()
+    page = rpc.incoming([dist.public_key], start.cursor)
+    assert isinstance(page, PaymentPage) and [r["memo"] for r in page.rows] == ["7"]
+    rpc.close()
