@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from anchor_dramatiq.vocabulary import NetworkApi
+
 
 @click.command()
 @click.option("--deposits", "-n", type=click.IntRange(0, 10_000), default=20, show_default=True)
@@ -25,7 +27,8 @@ import click
 @click.option("--refund-rejected", is_flag=True,
               help="Refund rejected payments automatically (ANCHOR_REFUND_REJECTED): the look-alike "
                    "payment goes back to its sender, and the final check looks for it on the ledger")
-@click.option("--network-api", type=click.Choice(["horizon", "rpc"]), default="horizon",
+@click.option("--network-api", type=click.Choice([api.value for api in NetworkApi]),
+              default=NetworkApi.HORIZON.value,
               show_default=True,
               help="The Stellar API the jobs use (ANCHOR_NETWORK_API): simnet's Horizon or its RPC")
 def demo(deposits: int, withdrawals: int, ledger_interval: float, channels: int, faults: bool,

@@ -103,7 +103,6 @@ class HorizonNetwork:
     interface."""
 
     api = NetworkApi.HORIZON
-    shared_cursor = False
 
     def __init__(self, horizon_url: str, timeout: float = 30.0) -> None:
         # No hidden retries (stellar-sdk retries a 504 POST by default): a submission's fate

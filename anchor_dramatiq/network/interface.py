@@ -36,10 +36,6 @@ class Network(Protocol):
     #: The URL answered from: per-process caches (fee bid, pace) are kept per endpoint.
     endpoint: str
 
-    #: True when one cursor covers every watched account (RPC's events); False when each
-    #: account has its own (Horizon's per-account payments).
-    shared_cursor: bool
-
     def latest_ledger(self) -> LedgerHead | NoReply:
         """The newest ledger the answering node has closed and ingested."""
 

@@ -56,7 +56,6 @@ class RpcNetwork:
     interface."""
 
     api = NetworkApi.RPC
-    shared_cursor = True
 
     def __init__(self, rpc_url: str, passphrase: str, timeout: float = 30.0) -> None:
         # No hidden retries: a transport failure is NoReply and its caller looks again later.
