@@ -201,7 +201,9 @@ class RpcNetwork:
                 envelopes[tx_hash] = fate.envelope_xdr if isinstance(fate, Applied) else None
             return envelopes[tx_hash]
 
-        rows, ignored = [], 0
+        rows: list[dict[str, Any]] = []
+        claims: list[dict[str, Any]] = []
+        ignored = 0
         for event in events:
             try:
                 row = rpc_events.payment_row(event, watched, self.passphrase, envelope)
@@ -210,8 +212,8 @@ class RpcNetwork:
             if row is None:
                 ignored += 1
             else:
-                rows.append(row)
-        return PaymentPage(rows, cursor, latest, ignored)
+                (claims if row.get("forged_by") else rows).append(row)
+        return PaymentPage(rows, cursor, latest, ignored, claims)
 
     def _gap(self, cursor: str) -> Gap | None:
         """A Gap when the node no longer keeps the ledger after ``cursor``."""
