@@ -105,8 +105,9 @@ class RpcSource:
             if not streaming:
                 streaming = True
                 await self._gap_closed()
-            forged, ignored = await self.db(record_claims, answer.claims,
-                                            self.settings.network_passphrase)
+            forged, ignored = (await self.db(record_claims, answer.claims,
+                                             self.settings.network_passphrase)
+                               if answer.claims else ([], 0))
             if (answer.ignored or ignored) and self.meter is not None:
                 self.meter.ignored(self.account, answer.ignored + ignored)
             for row in sorted([*answer.rows, *forged], key=lambda r: r["paging_token"]):
