@@ -79,6 +79,11 @@ def _cursor_gap() -> None:
     _add_column("anchor_cursor", "gap", "TEXT")
 
 
+def _payment_forged_by() -> None:
+    """``anchor_payment.forged_by``: an RPC event its asset's own contract did not emit."""
+    _add_column("anchor_payment", "forged_by", "VARCHAR(56)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _create_tables),
     Migration(2, "indexes", _create_indexes),
@@ -86,6 +91,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "payouts_and_fences", _payouts_and_fences),
     Migration(5, "refunds", _refunds),
     Migration(6, "cursor_gap", _cursor_gap),
+    Migration(7, "payment_forged_by", _payment_forged_by),
 )
 
 

@@ -256,6 +256,9 @@ class Payment(BaseModel):
     published_at = UTCDateTimeField(null=True)
     processed_at = UTCDateTimeField(null=True)
     record_json = pw.TextField(null=True)
+    # The contract that emitted an event claiming one of the anchor's assets when it is not
+    # that asset's own Stellar Asset Contract: nothing moved; never matched or refunded.
+    forged_by = pw.CharField(max_length=56, null=True)
 
     class Meta:
         table_name = "anchor_payment"

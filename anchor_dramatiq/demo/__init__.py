@@ -103,6 +103,7 @@ def run_demo(options: DemoOptions, echo=click.echo) -> int:
         world = world_module.build_world(sim, settings, options.deposits, options.withdrawals,
                                          options.channels, random.Random(options.seed))
         world.refund_rejected = options.refund_rejected
+        world.network_api = options.network_api
         echo(f"asset {world.asset.code}:{world.issuer.public_key[:8]}…, distribution "
              f"{world.distribution.public_key[:8]}…, {options.channels} channel accounts, "
              f"{options.deposits} deposits, {options.withdrawals} withdrawals")

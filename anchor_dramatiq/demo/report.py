@@ -10,9 +10,11 @@ from peewee import fn
 
 from anchor_dramatiq.demo.world import TREASURY, WALLET_BALANCE, World
 from anchor_dramatiq.models import Payment, Refund, Submission, Transaction
+from anchor_dramatiq.paging import is_event_id
 from anchor_dramatiq.vocabulary import (
     FINAL_STATUSES,
     PROBLEM_OUTCOMES,
+    NetworkApi,
     PaymentOutcome,
     RefundState,
     SubmissionPurpose,
@@ -78,6 +80,8 @@ def summary(world: World, elapsed: float) -> list[str]:
     if waits:
         lines.append(f"  funding -> completed         median {statistics.median(waits):.2f}s, "
                      f"max {max(waits):.2f}s")
+    lines.append(f"  payments recorded            {Payment.select().count():>6}  read from "
+                 f"{_ingest_source()}")
     lines.append("payments needing a human or refunded (anchor-dramatiq payments list)")
     shown = Payment.select().where(Payment.outcome.in_([*PROBLEM_OUTCOMES, PaymentOutcome.INTERNAL]))
     for p in shown:
@@ -138,7 +142,20 @@ def discrepancies(world: World) -> list[str]:
         problems.append(f"payments recorded {dict(outcomes)}, expected {dict(+expected_outcomes)}")
     if world.withdrawals:
         problems += _look_alike_problems(world, sent[0])
+    if world.network_api == NetworkApi.RPC:
+        problems += [f"payment {p.operation_id} was read from Horizon (paging token {p.paging_token}), "
+                     "not from RPC's events" for p in Payment.select() if not is_event_id(p.paging_token)]
     return problems
+
+
+def _ingest_source() -> str:
+    """Where the streamer read the payments: RPC events (event-id cursors) or Horizon."""
+    tokens = [p.paging_token for p in Payment.select(Payment.paging_token)]
+    if tokens and all(is_event_id(t) for t in tokens):
+        return "Stellar RPC getEvents"
+    if any(is_event_id(t) for t in tokens):
+        return "Stellar RPC getEvents and Horizon"
+    return "Horizon"
 
 
 def _look_alike_problems(world: World, amount: Decimal) -> list[str]:

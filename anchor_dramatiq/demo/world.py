@@ -19,7 +19,7 @@ from anchor_dramatiq.models import Asset, Transaction
 from anchor_dramatiq.network.shared import shared_network
 from anchor_dramatiq.stellar import channels
 from anchor_dramatiq.stellar.horizon import horizon_server
-from anchor_dramatiq.vocabulary import TransactionKind, TransactionStatus
+from anchor_dramatiq.vocabulary import NetworkApi, TransactionKind, TransactionStatus
 from simnet import Simnet
 
 ASSET_CODE = "USDC"
@@ -44,6 +44,7 @@ class World:
     deposits: list[uuid.UUID] = field(default_factory=list)
     withdrawals: list[uuid.UUID] = field(default_factory=list)
     refund_rejected: bool = False  # --refund-rejected: the look-alike payment goes back
+    network_api: str = NetworkApi.HORIZON  # --network-api: what the anchor's jobs speak
 
     @property
     def stellar_asset(self) -> StellarAsset:

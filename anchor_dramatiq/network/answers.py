@@ -9,7 +9,7 @@ proves nothing and its caller looks again later.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum, auto
 from typing import Any
@@ -189,14 +189,17 @@ class PaymentPage:
     """Incoming payments as ``anchor_payment`` row fields, oldest first, and where to resume.
 
     ``cursor`` is stored as the row's ``paging_token``/the stream cursor; a later call from it
-    returns only what comes after. ``ignored`` counts events refused as not a payment of the
-    asset they name (not emitted by that asset's own contract).
+    returns only what comes after. ``claims`` are rows of events that name an asset its own
+    contract did not emit (RPC only; ``forged_by`` set): the caller records those naming one
+    of its assets as rejected (``payments/forged.py``) and counts the rest as ignored.
+    ``ignored`` counts the other events that are no payment.
     """
 
     rows: list[dict[str, Any]]
     cursor: str
     latest_ledger: int | None
     ignored: int = 0
+    claims: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

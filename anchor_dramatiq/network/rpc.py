@@ -200,7 +200,9 @@ class RpcNetwork:
             fate = fates[tx_hash]
             return fate.envelope_xdr if isinstance(fate, Applied) else None
 
-        rows, ignored = [], 0
+        rows: list[dict[str, Any]] = []
+        claims: list[dict[str, Any]] = []
+        ignored = 0
         for event in events:
             try:
                 row = rpc_events.payment_row(event, watched, self.passphrase, envelope)
@@ -217,8 +219,8 @@ class RpcNetwork:
             if row is None:
                 ignored += 1
             else:
-                rows.append(row)
-        return PaymentPage(rows, cursor, latest, ignored)
+                (claims if row.get("forged_by") else rows).append(row)
+        return PaymentPage(rows, cursor, latest, ignored, claims)
 
     def _gap(self, cursor: str) -> Gap | None:
         """A Gap when the node no longer keeps the ledger after ``cursor``."""

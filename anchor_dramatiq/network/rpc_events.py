@@ -6,8 +6,9 @@ Filters: one topic filter per (event kind, watched account) -- ``[transfer, *, t
 number of accounts takes ``ceil(2 * accounts / 25)`` requests. The filters name no contract:
 every asset's events to a watched account arrive (a look-alike asset is recorded and rejected by
 the matcher, as with Horizon), and an event is credited to the asset its last topic names only
-when that asset's own Stellar Asset Contract emitted it; any other contract's event is ignored
-(counted, never recorded): it moves no Stellar asset.
+when that asset's own Stellar Asset Contract emitted it. Any other contract's event moves no
+Stellar asset: it becomes a *claim* (:func:`claim_row`), which the caller records as rejected
+when it names one of the anchor's assets (``payments/forged.py``) and ignores otherwise.
 
 Memo and muxed id: the event's value is the amount (i128) or a map ``{amount, to_muxed_id}``
 where ``to_muxed_id`` is a text memo (string), a hash memo (bytes) or a u64 (a muxed id *or* an
@@ -19,6 +20,8 @@ no map, the native asset whose events also come from merges) the transaction is 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -36,6 +39,11 @@ MAX_TOPIC_FILTERS = 5  # topic filters per filter
 TRANSFER, MINT = "transfer", "mint"
 # Horizon's operation type of a plain payment (its types are the XDR names, lower case).
 PAYMENT = xdr.OperationType.PAYMENT.name.lower()
+# Only a contract invocation emits an event no Stellar Asset Contract emitted.
+INVOKE = xdr.OperationType.INVOKE_HOST_FUNCTION.name.lower()
+# The largest amount a Stellar asset can hold (int64 stroops); a claim may name any i128.
+MAX_STROOPS = 2**63 - 1
+MAX_MEMO_TEXT, HASH_BYTES = 28, 32
 ANY = "*"
 TEXT_MEMO, HASH_MEMO = xdr.MemoType.MEMO_TEXT, xdr.MemoType.MEMO_HASH
 
@@ -85,9 +93,10 @@ def asset_contract(sep11: str, passphrase: str) -> tuple[Asset, str] | None:
 
 def payment_row(event: EventInfo, watched: frozenset[str], passphrase: str,
                 read_envelope: EnvelopeReader) -> dict[str, Any] | None:
-    """The row for one event, or None when it is not a payment to a watched account by the
-    asset's own contract. Raises :class:`Unreadable` when the transaction it needs is not
-    answered now."""
+    """The row for one event, or None when it is not a payment to a watched account. An event
+    to a watched account naming an asset whose own contract did not emit it is a claim row
+    (``forged_by`` set, see :func:`claim_row`). Raises :class:`Unreadable` when the
+    transaction it needs is not answered now."""
     topics = [xdr.SCVal.from_xdr(t) for t in event.topic]
     if not topics or topics[0].type != xdr.SCValType.SCV_SYMBOL:
         return None
@@ -100,9 +109,11 @@ def payment_row(event: EventInfo, watched: frozenset[str], passphrase: str,
         return None
     if to not in watched or named.type != xdr.SCValType.SCV_STRING:
         return None
-    found = asset_contract(scval.from_string(named).decode(), passphrase)
+    claimed = scval.from_string(named).decode("utf-8", errors="replace")
+    found = asset_contract(claimed, passphrase)
     if found is None or found[1] != event.contract_id:
-        return None  # not emitted by the named asset's own contract: it moves no Stellar asset
+        # Not emitted by the named asset's own contract: it moves no Stellar asset.
+        return claim_row(event, kind, source, to, claimed)
     asset = found[0]
     amount, muxed_value = _value(xdr.SCVal.from_xdr(event.value))
     record: dict[str, Any] = {
@@ -142,6 +153,68 @@ def payment_row(event: EventInfo, watched: frozenset[str], passphrase: str,
         tx.update(memo=memo, memo_type=memo_type, envelope_xdr=envelope)
     record["transaction"] = tx
     return payment_fields(record, to)
+
+
+def claim_row(event: EventInfo, kind: str, source: str | None, to: str,
+              claimed: str) -> dict[str, Any]:
+    """An ``anchor_payment`` row for an event that claims to move ``claimed`` (a SEP-11 string)
+    but that asset's own contract did not emit: ``forged_by`` is the contract that did.
+
+    Its ``operation_id`` is the event id (an invocation may also make a real transfer, whose
+    row has the operation's id); its fields are the event's, bounded to the columns (a
+    contract can put anything in an event); the transaction is not read. Nothing here says
+    whether it names one of the anchor's assets: the caller decides whether to record it.
+    """
+    code, _, issuer = claimed.partition(":")
+    amount, memo, memo_type = _claimed_value(event.value)
+    record = {"event": {"kind": kind, "id": event.id, "contract_id": event.contract_id,
+                        "asset": claimed[:200], "amount": amount},
+              "transaction_hash": event.transaction_hash}
+    return {
+        "operation_id": event.id,
+        "paging_token": event.id,
+        "account": to,
+        "transaction_hash": event.transaction_hash,
+        "operation_type": INVOKE,
+        "from_address": source,
+        "to_address": to,
+        "to_muxed": None,
+        "to_muxed_id": None,
+        "asset_type": None,
+        "asset_code": code[:12],
+        "asset_issuer": issuer if len(issuer) == 56 else None,
+        "amount": (stroops_to_amount(amount) if isinstance(amount, int) and 0 <= amount <= MAX_STROOPS
+                   else None),
+        "memo": memo,
+        "memo_type": memo_type,
+        "successful": True,
+        "ledger": event.ledger,
+        "created_at": event.ledger_close_at.astimezone(dt.UTC),
+        "record_json": json.dumps(record, sort_keys=True, default=str),
+        "forged_by": event.contract_id,
+    }
+
+
+def _claimed_value(value_xdr: str) -> tuple[int | str | None, str | None, str | None]:
+    """(amount in stroops, memo, memo type) of a claim's value as far as it reads like a
+    transfer's: anything else is None (an amount that is no i128 is kept as its type name)."""
+    value = xdr.SCVal.from_xdr(value_xdr)
+    muxed = None
+    if value.type == xdr.SCValType.SCV_MAP and value.map is not None:
+        entries = {scval.from_symbol(e.key): e.val for e in value.map.sc_map
+                   if e.key.type == xdr.SCValType.SCV_SYMBOL}
+        value, muxed = entries.get("amount", value), entries.get("to_muxed_id")
+    amount: int | str | None = (scval.from_int128(value) if value.type == xdr.SCValType.SCV_I128
+                                else value.type.name)
+    if muxed is not None and muxed.type == xdr.SCValType.SCV_STRING:
+        text = scval.from_string(muxed)
+        if len(text) <= MAX_MEMO_TEXT:
+            return amount, text.decode("utf-8", errors="replace"), _memo_word(TEXT_MEMO)
+    if muxed is not None and muxed.type == xdr.SCValType.SCV_BYTES:
+        raw = scval.from_bytes(muxed)
+        if len(raw) == HASH_BYTES:
+            return amount, base64.b64encode(raw).decode(), _memo_word(HASH_MEMO)
+    return amount, None, None
 
 
 def _memo_word(kind: xdr.MemoType) -> str:

@@ -29,6 +29,7 @@ from anchor_dramatiq.network.answers import Gap, NoReply
 from anchor_dramatiq.network.factory import rpc_for
 from anchor_dramatiq.network.rpc import RpcNetwork
 from anchor_dramatiq.paging import FIRST_LEDGER, event_id, ledger_of
+from anchor_dramatiq.payments.forged import record_claims
 from anchor_dramatiq.payments.matching import waiting
 from anchor_dramatiq.payments.records import (
     PAGE,
@@ -110,7 +111,7 @@ def reconcile_events(rpc: RpcNetwork, accounts: list[str], since: dt.datetime) -
                         page.after_ledger + 1, page.oldest_ledger - 1)
             cursor = event_id(page.oldest_ledger)
             continue
-        missing += _record(page.rows)
+        missing += _record(page.rows + record_claims(page.claims, rpc.passphrase)[0])
         if (page.cursor == cursor or page.latest_ledger is None
                 or ledger_of(page.cursor) >= page.latest_ledger):
             return missing

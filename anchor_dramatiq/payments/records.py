@@ -128,6 +128,11 @@ def insert_payments(rows: list[dict[str, Any]]) -> list[str]:
     known = {row.operation_id for row in
              Payment.select(Payment.operation_id).where(Payment.operation_id.in_(ids))}
     new = [row for row in rows if row["operation_id"] not in known]
-    if new:
-        Payment.insert_many(new).on_conflict_ignore().execute()
+    # One statement per set of columns: insert_many takes its columns from the first row, so a
+    # row with more (a forged event's, settled at recording) would lose them among the others.
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in new:
+        shapes.setdefault(tuple(sorted(row)), []).append(row)
+    for same in shapes.values():
+        Payment.insert_many(same).on_conflict_ignore().execute()
     return [row["operation_id"] for row in new]

@@ -5,8 +5,9 @@ operators asking at once, finds the same row; the Stellar side (``refund_submit.
 it through the submission engine. What may be refunded: a payment in the inbox (unmatched,
 late, ambiguous, rejected, overpaid, underpaid) in full or in part, and the excess of a
 matched overpayment (its transaction keeps the rest). Never a pending payment (not decided
-yet), an internal one (the operator's own money) or one whose transaction failed (nothing
-arrived).
+yet), an internal one (the operator's own money), one whose transaction failed (nothing
+arrived) or a forged event (``forged_by``: a contract that is not the asset's own emitted it;
+nothing arrived, whoever asks).
 
 When the payment belongs to a Polaris transaction, a paid refund is written as SEP-6/24
 describe it: the ``refunds`` object (``amount_refunded``, ``amount_fee``, ``payments`` with
@@ -43,6 +44,11 @@ STELLAR_PLACES = -7
 
 def refundable_amount(payment: Payment) -> Decimal:
     """The most that may go back: all of it, or a matched overpayment's excess."""
+    if payment.forged_by is not None:
+        raise RefundRefused(f"payment {payment.operation_id} is a forged event: contract "
+                            f"{payment.forged_by}, not the asset's Stellar Asset Contract, emitted "
+                            "it and nothing of the asset arrived; refunding it would send real "
+                            "money for nothing")
     if not payment.successful or payment.amount is None or payment.amount <= 0:
         raise RefundRefused(f"payment {payment.operation_id}: its Stellar transaction failed; "
                             "nothing was received, nothing to refund")

@@ -3,7 +3,9 @@
 Each call is :meth:`RpcNetwork.incoming <anchor_dramatiq.network.rpc.RpcNetwork.incoming>`
 for this account (CAP-67 ``transfer``/``mint`` events whose ``to`` is the account, credited
 only when the asset's own contract emitted them; the rows are made there), run on a worker
-thread. While behind it pages at once; once a page reaches the node's latest ledger it polls
+thread. An event another contract emitted that names one of the anchor's assets is recorded
+settled ``rejected`` (:mod:`~anchor_dramatiq.payments.forged`); other claims are counted as
+ignored. While behind it pages at once; once a page reaches the node's latest ledger it polls
 every :data:`POLL_S` seconds. A node whose latest ledger stands still for
 ``ANCHOR_STREAM_SILENCE_TIMEOUT`` raises :class:`~anchor_dramatiq.errors.StreamSilent`, like
 Horizon's silent stream. The cursor is an event id; a stored Horizon paging token is read on
@@ -32,6 +34,7 @@ from anchor_dramatiq.network.answers import Gap, NoReply, PaymentPage
 from anchor_dramatiq.network.factory import history_for, rpc_for
 from anchor_dramatiq.network.horizon import HorizonNetwork
 from anchor_dramatiq.paging import as_event_cursor, as_horizon_cursor, end_of_ledger, ledger_of, toid
+from anchor_dramatiq.payments.forged import record_claims
 from anchor_dramatiq.payments.records import Record
 from anchor_dramatiq.streaming.cursor import clear_gap, note_gap
 from anchor_dramatiq.streaming.dbthread import DatabaseThread
@@ -102,9 +105,12 @@ class RpcSource:
             if not streaming:
                 streaming = True
                 await self._gap_closed()
-            if answer.ignored and self.meter is not None:
-                self.meter.ignored(self.account, answer.ignored)
-            for row in answer.rows:
+            forged, ignored = (await self.db(record_claims, answer.claims,
+                                             self.settings.network_passphrase)
+                               if answer.claims else ([], 0))
+            if (answer.ignored or ignored) and self.meter is not None:
+                self.meter.ignored(self.account, answer.ignored + ignored)
+            for row in sorted([*answer.rows, *forged], key=lambda r: r["paging_token"]):
                 yield _item(row)
             if answer.cursor != cursor and (answer.rows or answer.ignored or ledger_of(
                     answer.cursor) - stored >= CURSOR_EVERY_LEDGERS):

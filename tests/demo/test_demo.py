@@ -38,6 +38,22 @@ def test_demo_completes_everything_and_agrees_with_the_ledger(tmp_path, faults):
     assert '"completed": 6' in status.stdout and '"completed": 4' in status.stdout
 
 
+def test_demo_over_stellar_rpc_reads_every_payment_from_rpc_events(tmp_path):
+    """`--network-api rpc`: the anchor's jobs submit, settle and ingest over simnet's RPC; every
+    payment row was read from getEvents (an event-id cursor; the final check says otherwise)."""
+    result = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "demo", "--deposits", "3",
+                             "--withdrawals", "2", "--ledger-interval", "0.2", "--channels", "2",
+                             "--network-api", "rpc", "--timeout", "150"],
+                            capture_output=True, text=True, timeout=240, cwd=tmp_path, env=CHECKOUT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "(the jobs use rpc)" in out
+    assert "deposit      completed                         3" in out
+    assert "withdrawal   completed                         2" in out
+    assert "payments recorded                 5  read from Stellar RPC getEvents" in out
+    assert "the ledger agrees with the database" in out
+
+
 def test_demo_refunds_the_look_alike_payment_once(tmp_path):
     """`--refund-rejected`: the look-alike payment goes back, and the final check finds it on the ledger."""
     result = subprocess.run([sys.executable, "-m", "anchor_dramatiq.cli", "demo", "--deposits", "3",

@@ -125,12 +125,16 @@ def test_an_unreadable_transaction_holds_the_page():
                                PASSPHRASE, lambda h: None)
 
 
-def test_an_event_not_from_the_assets_own_contract_is_ignored():
-    """A contract that is not USD's SAC emitting a USD-looking transfer moves no USD."""
-    _, tx_hash = envelope(WATCHED)
-    impostor = Asset("USD", Keypair.random().public_key).contract_id(PASSPHRASE)
-    assert rpc_events.payment_row(event(muxed_map(scval.to_string("ref 42")), tx_hash, impostor),
-                                  frozenset({WATCHED}), PASSPHRASE, no_read) is None
+def test_an_event_not_from_the_assets_own_contract_is_only_a_claim():
+    """A contract that is not USD's SAC emitting a USD-looking transfer moves no USD: a claim
+    row naming that contract (for payments/forged.py to record rejected), never a credit."""
+    event_info = event(muxed_map(scval.to_string("ref 42")), tx_hash := envelope(WATCHED)[1],
+                       impostor := Asset("USD", Keypair.random().public_key).contract_id(PASSPHRASE))
+    row = rpc_events.payment_row(event_info, frozenset({WATCHED}), PASSPHRASE, no_read)
+    assert row is not None and row["forged_by"] == impostor
+    assert (row["operation_id"], row["transaction_hash"]) == (event_info.id, tx_hash)
+    assert (row["memo"], row["memo_type"], row["asset_code"]) == ("ref 42", "text", "USD")
+    assert row["operation_type"] == "invoke_host_function" and "outcome" not in row
 
 
 def test_an_issuer_payment_is_a_mint_from_the_issuer():

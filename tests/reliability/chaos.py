@@ -11,8 +11,9 @@ seconds, SIGKILLs the streamer and the scheduler, kills and restarts RabbitMQ, c
 PostgreSQL (at a random moment, and right after a payout call, before its result is saved),
 makes some payout calls outlast the claim, runs each worker group and the scheduler with its
 own wall-clock offset (``skewed_clock/sitecustomize.py``), and arms the hostile-network
-faults on simnet: :data:`HOSTILE_HORIZON`, or :data:`HOSTILE_RPC` when the deposits run over
-Stellar RPC (``ChaosConfig.network_api``), and the streamer's :data:`HOSTILE_STREAMS`.
+faults on simnet: :data:`HOSTILE_HORIZON` and the streamer's :data:`HOSTILE_STREAMS`, or, when
+everything runs over Stellar RPC (``ChaosConfig.network_api``), :data:`HOSTILE_RPC` and the
+streamer's :data:`HOSTILE_RPC_STREAMS` (its payments must then all come from getEvents).
 Then faults stop and the system drains;
 :meth:`ChaosRun.verify` checks the simnet ledger, the database, the counting rails' log and the
 dead-letter queues, and returns the figures.
@@ -51,6 +52,7 @@ from support.secret import TEST_SECRET_KEY
 from anchor_dramatiq.cli.status import queue_names
 from anchor_dramatiq.db import database
 from anchor_dramatiq.models import Payment, Submission, Transaction
+from anchor_dramatiq.paging import is_event_id
 from simnet import Simnet
 
 TERMINAL = "completed"
@@ -85,8 +87,7 @@ HOSTILE_HORIZON = (
     HorizonFault("tx_bad_seq to a resubmitted applied envelope", "resubmit_refused",
                  {"code": "tx_bad_seq", "count": 2}),
 )
-# The streamer's faults: it reads Horizon's payment streams on both backends until its RPC
-# source lands (branch rpcingest13).
+# The streamer's faults over Horizon: its payment streams.
 HOSTILE_STREAMS = (
     HorizonFault("stream slow to answer (2 s)", "latency",
                  {"seconds": 2.0, "scope": "stream", "count": 2}),
@@ -102,12 +103,25 @@ HOSTILE_RPC = (
     HorizonFault("TRY_AGAIN_LATER under load", "rpc_try_again_later", {"count": 3, "probability": 0.5}),
     HorizonFault("lagging node (getTransaction NOT_FOUND for recent ledgers)", "rpc_lagging_node",
                  {"ledgers": 3, "match": "/rpc/getTransaction", "count": 6}),
+    # A share of the reads, not every one: re-armed every 5 s, a fault on every read failed each
+    # pipeline run at its account check or fee bid for the whole load, so no submission met
+    # the sendTransaction faults above (they fired 0 times).
     HorizonFault("JSON-RPC internal error on getLedgerEntries", "rpc_error",
-                 {"match": "/rpc/getLedgerEntries", "count": 4}),
+                 {"match": "/rpc/getLedgerEntries", "count": 4, "probability": 0.3}),
     HorizonFault("JSON-RPC internal error on getFeeStats", "rpc_error",
-                 {"match": "/rpc/getFeeStats", "count": 2}),
+                 {"match": "/rpc/getFeeStats", "count": 2, "probability": 0.3}),
     HorizonFault("JSON-RPC internal error on getTransaction", "rpc_error",
                  {"match": "/rpc/getTransaction", "count": 4, "probability": 0.3}),
+)
+# The streamer's faults over RPC: its getEvents polls (ANCHOR_NETWORK_API=rpc gives it the RPC
+# source; a lagging node's getEvents does not see the latest ledgers yet).
+HOSTILE_RPC_STREAMS = (
+    HorizonFault("JSON-RPC internal error on getEvents", "rpc_error",
+                 {"match": "/rpc/getEvents", "count": 3, "probability": 0.3}),
+    HorizonFault("JSON-RPC request timed out on getEvents", "rpc_error",
+                 {"code": -32001, "match": "/rpc/getEvents", "count": 1, "probability": 0.3}),
+    HorizonFault("lagging node on getEvents", "rpc_lagging_node",
+                 {"ledgers": 3, "match": "/rpc/getEvents", "count": 4, "probability": 0.3}),
 )
 
 
@@ -139,7 +153,9 @@ class ChaosConfig:
     @property
     def hostile(self) -> tuple[HorizonFault, ...]:
         """The network-side faults armed for this backend, and the streamer's."""
-        return (HOSTILE_RPC if self.network_api == "rpc" else HOSTILE_HORIZON) + HOSTILE_STREAMS
+        if self.network_api == "rpc":
+            return HOSTILE_RPC + HOSTILE_RPC_STREAMS
+        return HOSTILE_HORIZON + HOSTILE_STREAMS
 
     @classmethod
     def ci(cls, network_api: str = "horizon") -> ChaosConfig:
@@ -644,6 +660,9 @@ class ChaosRun:
                 report.withdrawal_payments_recorded_twice.append(str(transaction_id))
             if payment.outcome != "matched" or payment.transaction_id != transaction_id:
                 report.withdrawals_unmatched.append(f"{transaction_id}: {payment.outcome} {payment.reason}")
+        if self.cfg.network_api == "rpc":  # the streamer's RPC source (and the sweep) read them all
+            self.errors += [f"payment {p.operation_id} read from Horizon (paging token {p.paging_token})"
+                            for p in Payment.select() if not is_event_id(p.paging_token)]
         matched = Payment.select().where(Payment.outcome == "matched")
         matched_twice = Counter(p.transaction_id for p in matched)
         report.withdrawals_unmatched += [f"{t}: matched by {n} payments"

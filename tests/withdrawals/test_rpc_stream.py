@@ -1,10 +1,12 @@
-"""The streamer over Stellar RPC on simnet: an event no asset contract of ours emitted, a cursor
+"""The streamer over Stellar RPC on simnet: an event no asset contract of ours emitted (a forged
+transfer of our asset: recorded rejected, never matched or refunded), a cursor
 older than RPC's retention (filled from Horizon, or held without one), and the streamer
 SIGKILLed mid-stream. Every payment recorded once, none skipped. And the reconcile sweep over
 RPC, within and beyond the node's retention."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -15,22 +17,27 @@ import pytest
 import requests
 from click.testing import CliRunner
 from dramatiq.brokers.stub import StubBroker
-from stellar_sdk import IdMemo, StrKey, TextMemo
+from stellar_sdk import Asset as SdkAsset
+from stellar_sdk import IdMemo, Keypair, StrKey, TextMemo, scval
 from support.chain import Chain, StreamerThread
-from support.factories import make_withdrawal
+from support.factories import make_withdrawal, payment_record
 from support.processes import Process, streamer_argv, workers_argv
 from support.services import free_port
 from support.waiting import wait_until
 
 from anchor_dramatiq import config
 from anchor_dramatiq.cli import main
+from anchor_dramatiq.errors import RefundRefused
 from anchor_dramatiq.metrics import StreamMeter
-from anchor_dramatiq.models import Cursor, Payment, Transaction
+from anchor_dramatiq.models import Cursor, Payment, Refund, Transaction
 from anchor_dramatiq.paging import event_id, is_event_id
-from anchor_dramatiq.payments.process import process_payment
+from anchor_dramatiq.payments.forged import rejected_claims
+from anchor_dramatiq.payments.process import process_payment, process_payments
 from anchor_dramatiq.payments.reconcile import reconcile_configured
+from anchor_dramatiq.payments.records import insert_payments, payment_fields
+from anchor_dramatiq.payments.refunds import request_refund
 from anchor_dramatiq.streaming.cursor import pin_cursor
-from anchor_dramatiq.vocabulary import NetworkApi
+from anchor_dramatiq.vocabulary import NetworkApi, PaymentOutcome, TransactionStatus
 from simnet import Simnet
 
 from .test_reliability import assert_each_paid_once, pay_all, rails_log_of, setup_withdrawals, start_streaming
@@ -100,29 +107,88 @@ def pay_before_the_window(sim: Simnet, chain: Chain) -> str:
     return pinned
 
 
-def test_an_event_not_from_the_assets_contract_is_not_credited(sim: Simnet, db: str) -> None:
-    """A look-alike contract's transfer naming our asset, to the watched account: read, never
-    recorded; the real payment after it is."""
+def inject_transfer(sim: Simnet, chain: Chain, contract: str, asset: str, memo: str) -> int:
+    """A ``transfer`` of 10 ``asset`` to the watched account carrying a text memo, emitted by
+    ``contract`` (simnet's raw injection: its shortcut carries no text memo); its ledger."""
+    value = scval.to_map({scval.to_symbol("amount"): scval.to_int128(10 * 10**7),
+                          scval.to_symbol("to_muxed_id"): scval.to_string(memo)})
+    topics = [scval.to_symbol("transfer"), scval.to_address(chain.user.public_key),
+              scval.to_address(chain.account), scval.to_string(asset)]
+    answer = requests.post(sim.url + "/_simnet/rpc/events", timeout=10, json={
+        "contract_id": contract, "topics": [t.to_xdr() for t in topics], "value": value.to_xdr()})
+    return int(answer.json()["ledger"])
+
+
+def test_a_forged_event_naming_our_asset_is_recorded_rejected_and_never_refunded(
+        sim: Simnet, db: str) -> None:
+    """Another contract's transfer naming our asset (and one naming our code with another
+    issuer), to the watched account with the waiting withdrawal's memo: recorded ``rejected``
+    at once with both contract ids, never matched, refused by every refund path; one naming an
+    asset we do not have is only counted. The real payment after them matches."""
     chain = Chain(sim)
-    chain.register()
+    asset = chain.register()
+    withdrawal = make_withdrawal(asset, chain.account, memo="w-forged")
     stream_over_rpc(sim)
     meter = StreamMeter()
+    ours = f"USD:{chain.issuer.public_key}"
+    sac = SdkAsset("USD", chain.issuer.public_key).contract_id(sim.passphrase)
+    forger, lookalike, stranger = (StrKey.encode_contract(os.urandom(32)) for _ in range(3))
     with streamer(meter):
         wait_until(lambda: Cursor.get_or_none(Cursor.account == chain.account), 20,
                    "the streamer to pin its cursor")
-        fake = StrKey.encode_contract(os.urandom(32))
-        injected = requests.post(sim.url + "/_simnet/rpc/events", timeout=10, json={
-            "contract_id": fake, "transfer": {
-                "from": chain.user.public_key, "to": chain.account,
-                "asset": f"USD:{chain.issuer.public_key}", "amount": "500"}}).json()["ledger"]
-        paid = chain.pay("3", TextMemo("real"))
+        inject_transfer(sim, chain, forger, ours, "w-forged")
+        inject_transfer(sim, chain, lookalike, f"USD:{Keypair.random().public_key}", "w-forged")
+        injected = inject_transfer(sim, chain, stranger, f"XYZ:{chain.issuer.public_key}", "w-forged")
+        paid = chain.pay("10", TextMemo("w-forged"))
         assert paid["ledger"] >= injected
-        wait_until(lambda: Payment.select().count() >= 1 and
+        wait_until(lambda: Payment.select().count() >= 3 and
                    cursor_of(chain.account).last_ledger >= paid["ledger"], 30,
-                   "the real payment and its ledger recorded")
-    [row] = Payment.select()
-    assert (row.amount, row.memo, row.asset_issuer) == (Decimal("3"), "real", chain.issuer.public_key)
+                   "the claims and the real payment recorded")
+    forged = {p.forged_by: p for p in Payment.select().where(Payment.forged_by.is_null(False))}
+    assert set(forged) == {forger, lookalike}  # the stranger's asset is not ours: not recorded
     assert sample(meter.ignored_events, chain.account) >= 1
+    for contract, row in forged.items():
+        assert row.outcome == PaymentOutcome.REJECTED and row.processed_at is not None
+        assert row.published_at is None  # never sent to the matcher
+        assert contract in row.reason and sac in row.reason, row.reason
+        assert (row.memo, row.amount, row.transaction_id) == ("w-forged", Decimal("10"), None)
+    row = forged[forger]
+    # the matcher leaves it alone; the withdrawal with its memo waits on
+    assert process_payments([row.operation_id]).matched == {}
+    assert Payment.get_by_id(row.id).outcome == PaymentOutcome.REJECTED
+    assert Transaction.get_by_id(withdrawal.id).status == TransactionStatus.PENDING_USER_TRANSFER_START
+    # no refund, whoever asks: an operator, the ANCHOR_REFUND_REJECTED policy
+    config.configure(config.get_settings().replace(refund_rejected=True))
+    refused = CliRunner().invoke(main, ["payments", "refund", row.operation_id])
+    assert refused.exit_code != 0 and "forged event" in refused.output, refused.output
+    assert forger in refused.output
+    with pytest.raises(RefundRefused, match="real money for nothing"):
+        request_refund(row.operation_id, None, "ANCHOR_REFUND_REJECTED")
+    assert Refund.select().count() == 0
+    # the real payment after it matches the withdrawal
+    [real] = Payment.select().where(Payment.forged_by.is_null())
+    assert (real.transaction_hash, real.asset_issuer) == (paid["hash"], chain.issuer.public_key)
+    process_payment(real.operation_id)
+    assert Payment.get_by_id(real.id).outcome == PaymentOutcome.MATCHED
+    assert Transaction.get_by_id(withdrawal.id).status == TransactionStatus.PENDING_ANCHOR
+
+
+def test_a_forged_row_keeps_its_outcome_when_written_with_streamed_rows(db: str) -> None:
+    """One batch holding a payment and a forged claim after it: the claim's own columns
+    (outcome, reason, forged_by) are written, not dropped for the first row's columns."""
+    account = Keypair.random().public_key
+    real = payment_fields(payment_record(account, memo="m"), account)
+    contract = StrKey.encode_contract(os.urandom(32))
+    claim = {**real, "operation_id": event_id(7), "forged_by": contract}
+    [forged], ignored = rejected_claims(
+        [{**claim, "record_json": json.dumps({"event": {"asset": f"USD:{real['asset_issuer']}"}})}],
+        [("USD", Keypair.random().public_key)], "Test SDF Network ; September 2015")
+    assert ignored == 0
+    assert sorted(insert_payments([real, forged])) == sorted([real["operation_id"], event_id(7)])
+    row = Payment.get(Payment.operation_id == event_id(7))
+    assert (row.outcome, row.forged_by) == (PaymentOutcome.REJECTED, contract)
+    assert row.reason is not None and contract in row.reason
+    assert Payment.get(Payment.operation_id == real["operation_id"]).outcome == PaymentOutcome.PENDING
 
 
 def test_back_on_horizon_from_a_cursor_rpc_stored(sim: Simnet, db: str) -> None:
