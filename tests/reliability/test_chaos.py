@@ -34,8 +34,8 @@ def test_chaos_run_pays_everything_exactly_once(chaos_db: str, broker_url: str, 
         run = ChaosRun(cfg, sim, chaos_db, broker_url, tmp_path, rabbit=own_rabbit, postgres=postgres)
         report = run.run()
     print(report.as_json())
-    if os.environ.get("CHAOS_REPORT"):
-        Path(os.environ["CHAOS_REPORT"]).write_text(report.as_json())
+    if os.environ.get("CHAOS_REPORT"):  # one report per backend: report.horizon.json, report.rpc.json
+        Path(os.environ["CHAOS_REPORT"]).with_suffix(f".{network_api}.json").write_text(report.as_json())
     assert run.errors == []
     assert report.drain_seconds is not None, f"not drained in {cfg.drain_timeout}s: {report.not_terminal}"
     assert report.not_terminal == {}
