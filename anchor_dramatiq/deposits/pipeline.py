@@ -136,11 +136,17 @@ def settle_batch(submission_id: int, settings: Settings | None = None) -> Deposi
     if submission is None or submission.purpose != SubmissionPurpose.DEPOSIT:
         return DepositResult.NOTHING_TO_DO
     network = shared_network(settings)
-    # While its first POST is younger than a ledger the envelope may simply not have
-    # reached a close yet: look without POSTing it again (nor backing off).
-    first_ledger = _first_post_age_s(submission) < ledger_pace(network)[1]
-    return _after(network, settle(network, submission, asynchronous=True, resubmit=not first_ledger),
-                  settings)
+    try:
+        # While its first POST is younger than a ledger the envelope may simply not have
+        # reached a close yet: look without POSTing it again (nor backing off).
+        first_ledger = _first_post_age_s(submission) < ledger_pace(network)[1]
+        return _after(network, settle(network, submission, asynchronous=True, resubmit=not first_ledger),
+                      settings)
+    except NoAnswer:
+        # No evidence either way: look again later (raising would spend the message's
+        # retries on a network that is down, and dead-letter it).
+        send_settle_batch(submission.id, int(NO_ANSWER_LOOK_MS * random.uniform(0.8, 1.2)))
+        return DepositResult.PENDING
 
 
 def _after(network: Network, outcome: Outcome, settings: Settings) -> DepositResult:

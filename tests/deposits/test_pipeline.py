@@ -186,6 +186,8 @@ def test_no_answer_after_the_envelope_is_stored_leaves_the_deposits_with_it(db, 
         assert stored.items.count() == 3
         assert all(row(d).submission_status != "ready" for d in deposits)  # still the envelope's
         assert pay_ready(settings) == "no free channel"  # the channel stays with it too
+        assert settle_batch(stored.id, settings) == "pending"  # no answer: looked at again later
+        assert all(row(d).submission_status != "ready" for d in deposits)
         monkeypatch.undo()
         sim.wait_for_ledgers(2)
         assert settle_batch(stored.id, settings) == "succeeded"

@@ -51,7 +51,7 @@ from support.secret import TEST_SECRET_KEY
 
 from anchor_dramatiq.cli.status import queue_names
 from anchor_dramatiq.db import database
-from anchor_dramatiq.models import Payment, Submission, Transaction
+from anchor_dramatiq.models import Payment, Submission, SubmissionItem, Transaction
 from anchor_dramatiq.paging import is_event_id
 from simnet import Simnet
 
@@ -707,12 +707,16 @@ class ChaosRun:
         if letter.get("actor") in ("submit_deposit", "execute_outgoing") and args:
             row = Transaction.get_or_none(Transaction.id == uuid.UUID(str(args[0])))
             return row is not None and row.status == TERMINAL
+        if letter.get("actor") == "settle_deposit_batch" and args:  # its deposits reached their end
+            items = SubmissionItem.select().where(SubmissionItem.submission == int(args[0]))
+            return all(Transaction.get_by_id(item.transaction_id).status == TERMINAL for item in items)
         if letter.get("actor") == "process_payment" and args:
             row = Payment.get_or_none(Payment.operation_id == str(args[0]))
             return row is not None and row.outcome != "pending"
         return letter.get("actor", "").endswith("_tick") or letter.get("actor") in (
             "poll_pending_deposits", "resume_deposits", "check_trustlines", "execute_outgoing_transactions",
-            "poll_outgoing_transactions", "reconcile_payments", "publish_pending_payments", "prune_job_runs")
+            "poll_outgoing_transactions", "reconcile_payments", "publish_pending_payments", "prune_job_runs",
+            "pay_ready_deposits")  # a nudge to fill a channel; the deposits' own checks say the rest
 
     def run(self, after_setup: Callable[[], dict[str, str]] | None = None,
             before_stop: Callable[[], None] | None = None) -> Report:
