@@ -96,20 +96,22 @@ HOSTILE_STREAMS = (
 )
 # What a Stellar RPC provider does on a bad day (simnet's rpc_* faults, docs/simnet.md).
 HOSTILE_RPC = (
+    # The pipeline sends few, large envelopes (a CI run: a handful): every one sent while a
+    # submission fault is armed meets it.
     HorizonFault("JSON-RPC internal error on sendTransaction, applied", "rpc_error",
-                 {"applied": True, "match": "/rpc/sendTransaction", "count": 3, "probability": 0.5}),
+                 {"applied": True, "match": "/rpc/sendTransaction", "count": 1}),
     HorizonFault("JSON-RPC request timed out on sendTransaction, not applied", "rpc_error",
                  {"code": -32001, "match": "/rpc/sendTransaction", "count": 1}),
-    HorizonFault("TRY_AGAIN_LATER under load", "rpc_try_again_later", {"count": 3, "probability": 0.5}),
+    HorizonFault("TRY_AGAIN_LATER under load", "rpc_try_again_later", {"count": 1}),
     HorizonFault("lagging node (getTransaction NOT_FOUND for recent ledgers)", "rpc_lagging_node",
                  {"ledgers": 3, "match": "/rpc/getTransaction", "count": 6}),
     # A share of the reads, not every one: re-armed every 5 s, a fault on every read failed each
     # pipeline run at its account check or fee bid for the whole load, so no submission met
     # the sendTransaction faults above (they fired 0 times).
     HorizonFault("JSON-RPC internal error on getLedgerEntries", "rpc_error",
-                 {"match": "/rpc/getLedgerEntries", "count": 4, "probability": 0.3}),
+                 {"match": "/rpc/getLedgerEntries", "count": 2, "probability": 0.15}),
     HorizonFault("JSON-RPC internal error on getFeeStats", "rpc_error",
-                 {"match": "/rpc/getFeeStats", "count": 2, "probability": 0.3}),
+                 {"match": "/rpc/getFeeStats", "count": 1, "probability": 0.15}),
     HorizonFault("JSON-RPC internal error on getTransaction", "rpc_error",
                  {"match": "/rpc/getTransaction", "count": 4, "probability": 0.3}),
 )
